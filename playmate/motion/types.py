@@ -114,6 +114,30 @@ class Motion:
         return self.replace(**{n: getattr(self, n)[start:stop] for n in FIELDS},
                             extra={k: v[start:stop] for k, v in self.extra.items()})
 
+    def resample(self, fps, num_frames=None):
+        """The same motion at another frame rate (linear interpolation in time).
+
+        ``num_frames`` defaults to round(duration * fps); frame i sits at time i / fps.
+        """
+        fps = float(fps)
+        if not math.isfinite(fps) or fps <= 0:
+            raise InputError("fps must be a positive number, got %r." % (fps,))
+        n_out = int(round(self.duration * fps)) if num_frames is None else int(num_frames)
+        if n_out == self.num_frames and fps == self.fps:
+            return self
+        pos = torch.arange(n_out, dtype=torch.float64) * (self.fps / fps)
+        pos = pos.clamp(0, self.num_frames - 1)
+        lo = pos.floor().long()
+        hi = (lo + 1).clamp(max=self.num_frames - 1)
+        w = (pos - lo).float()
+
+        def lerp(x):
+            shape = (-1,) + (1,) * (x.dim() - 1)
+            return x[lo] * (1 - w).reshape(shape) + x[hi] * w.reshape(shape)
+
+        return self.replace(**{n: lerp(getattr(self, n)) for n in FIELDS}, fps=fps,
+                            extra={k: lerp(v) for k, v in self.extra.items()})
+
     def frame(self, i):
         """kp_info of frame i as a dict of batch-1 tensors (like the motion extractor returns)."""
         return {"exp": self.exp[i:i + 1], "pitch": self.pitch[i:i + 1], "yaw": self.yaw[i:i + 1],
