@@ -1,0 +1,155 @@
+"""Everything that touches ComfyUI itself, imported lazily.
+
+Inside ComfyUI: model folders come from ``folder_paths``, devices and VRAM from
+``comfy.model_management`` (models are wrapped in a ``ModelPatcher`` and loaded
+with ``load_models_gpu`` like core models), progress goes to
+``comfy.utils.ProgressBar`` with a preview, and the interrupt flag is honoured
+between batches.  Outside ComfyUI (tests, scripts) the same calls fall back to
+a models folder ($PLAYMATE_MODELS or ./models), the CPU/CUDA device and no-ops.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+# Our model folders under ComfyUI/models/<name>.
+FOLDERS = {
+    "liveportrait": "liveportrait",
+    "playmate": "playmate",
+    "audio_encoders": "audio_encoders",
+    "mediapipe": "mediapipe",
+}
+
+
+def _comfy():
+    try:
+        import comfy.model_management as mm
+        import folder_paths
+        return mm, folder_paths
+    except ImportError:
+        return None, None
+
+
+def in_comfyui():
+    return _comfy()[0] is not None
+
+
+def register_folders():
+    """Add our model folders to ComfyUI (keeps paths users set in extra_model_paths.yaml)."""
+    _, fp = _comfy()
+    if fp is None:
+        return
+    for name in FOLDERS.values():
+        fp.add_model_folder_path(name, os.path.join(fp.models_dir, name), is_default=True)
+
+
+def folder_paths_for(name):
+    """Every folder configured for model kind ``name`` (the default one first)."""
+    _, fp = _comfy()
+    if fp is not None:
+        register_folders()
+        return [Path(p) for p in fp.get_folder_paths(name)]
+    return [Path(os.environ.get("PLAYMATE_MODELS") or "models") / name]
+
+
+def default_folder(name):
+    return folder_paths_for(name)[0]
+
+
+def models_root():
+    """The models folder that holds our sub-folders (ComfyUI/models outside tests)."""
+    return default_folder("playmate").parent
+
+
+def list_files(name, suffixes):
+    """Files (relative names) under the folders of ``name`` whose suffix is in ``suffixes``."""
+    out = []
+    for folder in folder_paths_for(name):
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.suffix in suffixes and not path.name.startswith("."):
+                    rel = path.relative_to(folder).as_posix()
+                    if rel not in out:
+                        out.append(rel)
+    return out
+
+
+def find_file(name, relative):
+    """Full path of ``relative`` in the folders of ``name`` (the first that has it)."""
+    for folder in folder_paths_for(name):
+        path = folder / relative
+        if path.exists():
+            return path
+    return default_folder(name) / relative
+
+
+# ---------------------------------------------------------------- devices
+def torch_device():
+    mm, _ = _comfy()
+    if mm is not None:
+        return mm.get_torch_device()
+    from playmate.pipeline import resolve_device
+    return resolve_device("auto")
+
+
+def offload_device():
+    mm, _ = _comfy()
+    if mm is not None:
+        return mm.unet_offload_device()
+    return torch_device()
+
+
+class Managed:
+    """A model kept on the offload device and moved to the compute device for use.
+
+    In ComfyUI it is wrapped in a ModelPatcher so that ``load_models_gpu`` can
+    evict other models to make room and offload this one later; ``use()``
+    returns the module ready on the compute device.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self._patcher = None
+
+    def use(self):
+        import torch
+        mm, _ = _comfy()
+        if mm is None or not isinstance(self.module, torch.nn.Module):
+            return self.module
+        import comfy.model_patcher
+        if self._patcher is None:
+            self._patcher = comfy.model_patcher.ModelPatcher(
+                self.module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+        # Whole-module moves: partial (lowvram) loading only works for comfy.ops layers.
+        mm.load_models_gpu([self._patcher], force_full_load=True)
+        return self._patcher.model
+
+
+# ------------------------------------------------------- progress/interrupt
+def check_interrupt():
+    mm, _ = _comfy()
+    if mm is not None:
+        mm.throw_exception_if_processing_interrupted()
+
+
+class Progress:
+    """ComfyUI progress bar with a JPEG preview of the last frame (no-op outside ComfyUI)."""
+
+    def __init__(self, total):
+        self.total = int(total)
+        self.bar = None
+        try:
+            import comfy.utils
+            self.bar = comfy.utils.ProgressBar(self.total)
+        except ImportError:
+            pass
+
+    def __call__(self, done, total=None, frame=None):
+        if self.bar is None:
+            return
+        preview = None
+        if frame is not None:
+            from PIL import Image
+            preview = ("JPEG", Image.fromarray(np.asarray(frame, dtype=np.uint8)), 512)
+        self.bar.update_absolute(done, total or self.total, preview)

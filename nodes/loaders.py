@@ -1,0 +1,140 @@
+"""Loader nodes: LivePortrait, motion generator, audio encoder.
+
+Loaders return handles; the weights are loaded once per (files, precision, device)
+through the library's shared cache, whichever node asks, and are moved to the
+GPU through ComfyUI's model management only when a node uses them.
+"""
+
+from playmate.cache import MODELS, file_key
+
+from . import comfy_bridge as cb
+
+PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
+DEFAULT_ENCODER = "facebook/wav2vec2-base-960h"
+JOYVASA_CHOICE = "joyvasa (public, auto-download)"
+
+
+class LivePortraitHandle:
+    """PLAYMATE_LIVEPORTRAIT: the LivePortrait networks, managed for VRAM."""
+
+    def __init__(self, folder, precision):
+        self.folder = folder
+        self.precision = precision
+        self._managed = None
+
+    def _load(self):
+        from playmate.liveportrait import loader
+        key = ("liveportrait", file_key(*loader.checkpoint_paths(self.folder)), self.precision,
+               str(cb.offload_device()))
+        return MODELS.get(key, lambda: cb.Managed(loader.load_liveportrait(
+            self.folder, device=cb.offload_device(), precision=self.precision)))
+
+    def use(self):
+        """The networks on the compute device (loaded on first use, shared by every node)."""
+        return self._load().use()
+
+
+class GeneratorHandle:
+    """PLAYMATE_GENERATOR: a motion generator (Playmate or JoyVASA)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def _load(self):
+        from playmate.motion import loading
+        key = ("generator", file_key(self.path), str(cb.offload_device()))
+        return MODELS.get(key, lambda: cb.Managed(loading.load_generator(self.path, device=cb.offload_device())))
+
+    def use(self):
+        return self._load().use()
+
+
+class AudioEncoderHandle:
+    """PLAYMATE_AUDIO_ENCODER: a transformers Wav2Vec2 model."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def use(self):
+        from playmate.audio import load_audio_encoder
+        key = ("audio_encoder", self.name, str(cb.offload_device()))
+        managed = MODELS.get(key, lambda: cb.Managed(load_audio_encoder(
+            self.name, models_dir=cb.models_root(), device=cb.offload_device())))
+        return managed.use()
+
+
+class PlaymateLoadLivePortrait:
+    DESCRIPTION = ("Loads LivePortrait (appearance, motion, warping, decoder, stitching/eye/lip MLPs) from "
+                   "models/liveportrait. Accepts the official .pth files and their safetensors conversion; "
+                   "missing files are downloaded from Hugging Face when online.")
+    CATEGORY = "Playmate/Loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = ("PLAYMATE_LIVEPORTRAIT",)
+    RETURN_NAMES = ("liveportrait",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "precision": (PRECISIONS, {"default": "auto", "tooltip":
+                          "auto: fp32 on CPU, fp16 on CUDA. fp16/bf16 render faster with a small error."}),
+        }}
+
+    def load(self, precision):
+        return (LivePortraitHandle(cb.default_folder("liveportrait"), precision),)
+
+
+class PlaymateLoadMotionGenerator:
+    DESCRIPTION = ("Loads an audio-to-motion generator from models/playmate: a Playmate checkpoint "
+                   "(.safetensors, emotion control) or the public JoyVASA model (no emotion control).")
+    CATEGORY = "Playmate/Loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = ("PLAYMATE_GENERATOR",)
+    RETURN_NAMES = ("generator",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        files = [f for f in cb.list_files("playmate", {".safetensors"}) if not f.startswith("joyvasa/")]
+        return {"required": {
+            "generator": (files + [JOYVASA_CHOICE], {"tooltip":
+                          "Checkpoint in models/playmate. JoyVASA is downloaded to models/playmate/joyvasa."}),
+        }}
+
+    def load(self, generator):
+        if generator == JOYVASA_CHOICE:
+            return (GeneratorHandle(cb.default_folder("playmate") / "joyvasa"),)
+        return (GeneratorHandle(cb.find_file("playmate", generator)),)
+
+
+class PlaymateLoadAudioEncoder:
+    DESCRIPTION = ("Loads a Wav2Vec2 speech encoder (transformers format) from models/audio_encoders, "
+                   "downloading facebook/wav2vec2-base-960h when online.")
+    CATEGORY = "Playmate/Loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = ("PLAYMATE_AUDIO_ENCODER",)
+    RETURN_NAMES = ("audio_encoder",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        folders = []
+        for root in cb.folder_paths_for("audio_encoders"):
+            if root.is_dir():
+                folders += sorted(p.parent.relative_to(root).as_posix() for p in root.glob("**/config.json"))
+        choices = [DEFAULT_ENCODER] + [f for f in folders if f != DEFAULT_ENCODER]
+        return {"required": {
+            "encoder": (choices, {"tooltip": "A transformers Wav2Vec2 folder (config.json + weights)."}),
+        }}
+
+    def load(self, encoder):
+        return (AudioEncoderHandle(encoder),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "PlaymateLoadLivePortrait": PlaymateLoadLivePortrait,
+    "PlaymateLoadMotionGenerator": PlaymateLoadMotionGenerator,
+    "PlaymateLoadAudioEncoder": PlaymateLoadAudioEncoder,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PlaymateLoadLivePortrait": "Load LivePortrait (Playmate)",
+    "PlaymateLoadMotionGenerator": "Load Motion Generator (Playmate)",
+    "PlaymateLoadAudioEncoder": "Load Audio Encoder (Playmate)",
+}

