@@ -10,6 +10,7 @@ batch and handed on, so nothing ever holds the whole video as float32.
 """
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,67 +175,208 @@ def render(lp, source, motion, batch_size=8, stitching=True, multiplier=1.0, pro
         yield start, frames
 
 
-# --------------------------------------------------------------------- CLI
-def _load_source_for_cli(args, lp, device):
+class Compositor:
+    """Pastes rendered 512x512 uint8 crops of ``source`` back into its full picture (mask built once)."""
+
+    def __init__(self, source, mask=None):
+        from . import face
+        self.paste = face.PasteBack(source.crop.matrix(512), source.crop.image_size, 512, mask=mask)
+        self.background = face.to_float_rgb(source.image)
+        self.shape = self.background.shape
+
+    def __call__(self, frames, out=None):
+        """uint8 [B,512,512,3] -> float32 [B,H,W,3] in 0..1 (written into ``out`` when given)."""
+        if out is None:
+            out = np.empty((len(frames),) + self.shape, np.float32)
+        for i, frame in enumerate(frames):
+            self.paste(self.background, frame.astype(np.float32) / 255.0, out=out[i])
+        return out
+
+
+# -------------------------------------------------------------- face/audio
+def face_detector(mediapipe_dir=None, landmarker=None):
+    """The default face detector (MediaPipe FaceLandmarker), cached per model file."""
     from . import face
+    path = face.ensure_landmarker(landmarker, mediapipe_dir)
+    return MODELS.get(("face_detector", file_key(path)), lambda: face.MediapipeFaceDetector(model_path=path))
+
+
+def crop_source(image, detector, face_index=0, order="largest", scale=2.3, vx=0.0, vy=-0.125, name="image"):
+    """(crop, number of faces found): the face ``face_index`` of ``image``, or every crop for 'all'."""
+    from . import face
+    crops = face.crop_faces(image, detector, face_index="all", order=order, scale=scale, vx=vx, vy=vy,
+                            name=name)
+    if face_index == "all":
+        return crops, len(crops)
+    if not 0 <= int(face_index) < len(crops):
+        raise InputError("%s: face_index %d asked for, but %d face(s) found (indices 0..%d, %s first)."
+                         % (name, face_index, len(crops), len(crops) - 1, order))
+    return crops[int(face_index)], len(crops)
+
+
+@dataclass
+class AudioClip:
+    """Speech prepared for a motion generator (the AUDIO_FEATURES value of the nodes)."""
+    audio_16k: torch.Tensor           # [T] mono float32 at 16 kHz
+    fps: float
+    num_frames: int                   # round(duration * fps)
+    features: torch.Tensor = None     # [N, L, D] encoder hidden states at fps (Playmate generator)
+    original: tuple = None            # (waveform [C,T] numpy, sample_rate) for the output video
+
+    @property
+    def duration(self):
+        return self.audio_16k.shape[-1] / 16000.0
+
+
+def audio_clip(waveform, sample_rate, fps=25.0, encoder=None, encoder_output=None):
+    """Mono 16 kHz audio (+ encoder features when an encoder or core AUDIO_ENCODER_OUTPUT is given)."""
+    from . import audio as audio_lib
+    if not np.isfinite(float(fps)) or float(fps) <= 0:
+        raise InputError("fps must be a positive number, got %r." % (fps,))
+    waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    audio_16k = audio_lib.comfy_audio_to_mono16k({"waveform": waveform.reshape(1, -1, waveform.shape[-1]),
+                                                 "sample_rate": int(sample_rate)})
+    n = audio_lib.num_frames(audio_16k.shape[-1], 16000, fps)
+    features = None
+    if encoder_output is not None:
+        features = audio_lib.features_from_comfy_encoder_output(encoder_output, fps)
+    elif encoder is not None:
+        features = encoder.encode(audio_16k, fps)
+    return AudioClip(audio_16k=audio_16k, fps=float(fps), num_frames=n, features=features,
+                     original=(waveform.reshape(-1, waveform.shape[-1]).numpy(), int(sample_rate)))
+
+
+def sample_motion(generator, clip, source_kp_info, emotion="neutral", intensity=1.0, cfg_audio=2.0,
+                  cfg_emotion=1.5, steps=25, seed=0, audio_encoder=None, progress=None):
+    """A MOTION for ``clip`` from ``generator`` (Playmate or JoyVASA), exactly clip.num_frames long."""
+    if int(steps) < 1:
+        raise InputError("steps must be >= 1, got %r." % (steps,))
+    if cfg_audio < 0 or cfg_emotion < 0:
+        raise InputError("Guidance weights must be >= 0 (got cfg_audio=%r, cfg_emotion=%r)." % (cfg_audio, cfg_emotion))
+    weights = parse_emotion(emotion) if isinstance(emotion, str) else emotion
+    kwargs = dict(fps=clip.fps, steps=int(steps), cfg_audio=float(cfg_audio), cfg_emotion=float(cfg_emotion),
+                  emotion=weights, intensity=float(intensity), seed=int(seed), progress=progress)
+    if getattr(generator, "needs_audio_encoder", False):
+        if clip.features is None and audio_encoder is None:
+            raise InputError("The %s generator needs speech features: connect a Load Audio Encoder node "
+                             "(or core audio encoder output) to Audio Features." % generator.name)
+        kwargs["audio_features"] = clip.features
+        kwargs["audio_encoder"] = audio_encoder
+    motion = generator.generate(clip.audio_16k, source_kp_info, **kwargs)
+    if motion.num_frames != clip.num_frames:  # a generator bug, never silently desync audio and video
+        raise PlaymateError("Generator %s returned %d frames for %d expected." % (generator.name, motion.num_frames,
+                                                                                  clip.num_frames))
+    return motion
+
+
+def motion_from_video(lp, frames, detector, fps=25.0, face_index=0, batch_size=16, progress=None,
+                      check_interrupt=None):
+    """A relative MOTION from driving video frames (each frame's kp_info; rendering applies the changes
+    with respect to frame 0).  The driving eye/lip-open ratios go to ``extra['driving_eye_ratio']`` [N,2]
+    and ``extra['driving_lip_ratio']`` [N,1] for the relative retargeting rule."""
+    from . import face
+    video = face.crop_video(frames, detector, fps=fps, face_index=face_index, name="driving video")
+    crops = video.crops
+    fields = {k: [] for k in ("exp", "pitch", "yaw", "roll", "t", "scale")}
+    for start in range(0, len(crops), batch_size):
+        if check_interrupt is not None:
+            check_interrupt()
+        batch = np.stack([c.image_256 for c in crops[start:start + batch_size]])
+        img = torch.from_numpy(batch).to(lp.device).permute(0, 3, 1, 2).float() / 255.0
+        with torch.inference_mode():
+            info = lp.extract_motion(img)
+        for k in fields:
+            fields[k].append(info[k].float().cpu())
+        if progress is not None:
+            progress(min(len(crops), start + batch_size), len(crops))
+    eye = torch.tensor([list(c.eye_ratio) for c in crops], dtype=torch.float32)
+    lip = torch.tensor([[c.lip_ratio] for c in crops], dtype=torch.float32)
+    values = {k: torch.cat(v).reshape((len(crops),) + tuple(torch.cat(v).shape[1:])) for k, v in fields.items()}
+    for k in ("pitch", "yaw", "roll", "scale"):
+        values[k] = values[k].reshape(-1)
+    return Motion(**values, fps=fps, drive="relative",
+                  extra={"driving_eye_ratio": eye, "driving_lip_ratio": lip},
+                  info={"generator": "video", "frames_without_face": list(map(int, video.held))})
+
+
+def next_free_path(folder, prefix, suffix):
+    """folder/prefix_00001.suffix with the first free counter (the prefix may hold sub-folders)."""
+    folder = Path(folder).resolve()
+    base = (folder / prefix).resolve()
+    if folder not in base.parents:
+        raise InputError("filename_prefix %r points outside the output folder." % prefix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    i = 1
+    while True:
+        path = base.parent / ("%s_%05d%s" % (base.name, i, suffix))
+        if not path.exists():
+            return path
+        i += 1
+
+
+# --------------------------------------------------------------------- CLI
+def _cli_models(args):
+    models = resolve_models_dir(args.models)
+    return models, models / "liveportrait", models / "mediapipe"
+
+
+def _cli_source(args, lp):
+    from . import face
+    models, _, mediapipe = _cli_models(args)
     image = face.load_image(args.source)
-    detector = face.default_detector(models_dir=resolve_models_dir(args.models))
-    crop = face.crop_face(image, detector, scale=getattr(args, "crop_scale", 2.3),
-                          face_index=args.face_index, name=str(args.source))
+    crop, _ = crop_source(image, face_detector(mediapipe), face_index=args.face_index,
+                          scale=getattr(args, "crop_scale", 2.3), name=str(args.source))
     return prepare_source(lp, image, crop)
 
 
-def _generate_for_cli(args, source_kp_info, device):
-    from .audio import load_audio, to_mono_16k
+def _cli_motion(args, source_kp_info, device):
+    from .audio import load_audio, load_audio_encoder
     from .motion import loading
     models = resolve_models_dir(args.models)
     path = Path(args.generator) if args.generator else loading.default_generator_path(models)
     generator = load_generator(path, device=device)
+    weights = parse_emotion(args.emotion)
+    if not getattr(generator, "supports_emotion", False) and weights != {"neutral": 1.0}:
+        print("note: the %s generator has no emotion control; --emotion %s has no effect."
+              % (generator.name, args.emotion), file=sys.stderr)
     waveform, sr = load_audio(args.audio)
-    audio_16k = to_mono_16k(waveform, sr)
-    emotion = parse_emotion(args.emotion)
-    if not getattr(generator, "supports_emotion", False) and emotion != {"neutral": 1.0}:
-        print("note: the %s generator has no emotion control; --emotion %s is ignored."
-              % (generator.name, args.emotion))
-    if args.steps < 1:
-        raise InputError("--steps must be >= 1, got %d." % args.steps)
-    kwargs = dict(fps=args.fps, steps=args.steps, cfg_audio=args.cfg_audio, cfg_emotion=args.cfg_emotion,
-                  emotion=emotion, intensity=args.intensity, seed=args.seed)
+    clip = audio_clip(waveform, sr, fps=args.fps)
+    encoder = None
     if getattr(generator, "needs_audio_encoder", False):
-        from .audio import load_audio_encoder
-        kwargs["audio_encoder"] = load_audio_encoder(None, models_dir=models, device=device)
-    motion = generator.generate(audio_16k, source_kp_info, **kwargs)
-    return motion, (waveform, sr)
+        encoder = MODELS.get(("audio_encoder", str(models), str(device)),
+                             lambda: load_audio_encoder(None, models_dir=models, device=device))
+    motion = sample_motion(generator, clip, source_kp_info, emotion=weights, intensity=args.intensity,
+                           cfg_audio=args.cfg_audio, cfg_emotion=args.cfg_emotion, steps=args.steps,
+                           seed=args.seed, audio_encoder=encoder)
+    return motion, clip
 
 
 def cli_motion(args):
     device = resolve_device(args.device)
     source_kp = None
     if args.source:
-        lp = load_liveportrait(resolve_models_dir(args.models) / "liveportrait", device=device)
-        source_kp = _load_source_for_cli(args, lp, device).kp_info
-    motion, _ = _generate_for_cli(args, source_kp, device)
+        _, lp_dir, _ = _cli_models(args)
+        source_kp = _cli_source(args, load_liveportrait(lp_dir, device=device)).kp_info
+    motion, _ = _cli_motion(args, source_kp, device)
     motion.save(args.out)
     print("wrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps))
 
 
 def cli_animate(args):
     from .video import VideoWriter
-    from . import face
-    if args.fps <= 0:
+    if not args.fps > 0:
         raise InputError("--fps must be positive, got %r." % args.fps)
     device = resolve_device(args.device)
-    lp = load_liveportrait(resolve_models_dir(args.models) / "liveportrait", device=device,
-                           precision=args.precision)
-    source = _load_source_for_cli(args, lp, device)
-    motion, audio = _generate_for_cli(args, source.kp_info, device)
-    paste = None if args.no_paste_back else face.PasteBack(source.image, source.crop)
-    total = motion.num_frames
+    _, lp_dir, _ = _cli_models(args)
+    lp = load_liveportrait(lp_dir, device=device, precision=args.precision)
+    source = _cli_source(args, lp)
+    motion, clip = _cli_motion(args, source.kp_info, device)
+    paste = None if args.no_paste_back else Compositor(source)
 
     def progress(done, n, _frame):
-        print("\rrendering %d/%d frames" % (done, n), end="", flush=True)
+        print("\rrendering %d/%d frames" % (done, n), end="", file=sys.stderr, flush=True)
 
-    with VideoWriter(args.out, motion.fps, audio=audio) as writer:
+    with VideoWriter(args.out, motion.fps, audio=clip.original) as writer:
         for _, frames in render(lp, source, motion, batch_size=args.batch_size, progress=progress):
             writer.write(frames if paste is None else paste(frames))
-    print("\nwrote %s: %d frames at %g fps" % (args.out, total, motion.fps))
+    print("\nwrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps), file=sys.stderr)

@@ -1,0 +1,140 @@
+"""MOTION nodes: sample from audio, extract from a driving video, save and load."""
+
+from pathlib import Path
+
+from playmate import pipeline
+from playmate.errors import InputError
+from playmate.motion import Motion, controls
+
+from . import comfy_bridge as cb
+from .source import image_batch
+
+POSE_MODES = ["generated", "frozen"]
+
+
+class PlaymateSampleMotion:
+    DESCRIPTION = ("Samples facial motion (expression + head pose) from speech with the motion generator. "
+                   "cfg_audio scales lip-sync guidance, cfg_emotion the emotion guidance (Playmate generators "
+                   "only; JoyVASA has no emotion control and says so in the motion's info).")
+    CATEGORY = "Playmate"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
+    RETURN_NAMES = ("motion", "frames", "fps")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "generator": ("PLAYMATE_GENERATOR", {"tooltip": "From Load Motion Generator."}),
+            "source": ("PLAYMATE_SOURCE", {"tooltip": "The face: its pose is the reference for the head motion."}),
+            "audio_features": ("PLAYMATE_AUDIO_FEATURES", {"tooltip": "From Audio Features."}),
+            "emotion": (list(pipeline.EMOTIONS), {"default": "neutral", "tooltip": "One of the 8 MEAD emotions."}),
+            "intensity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
+                                    "tooltip": "Emotion strength (0 = none)."}),
+            "cfg_audio": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 10.0, "step": 0.1,
+                                    "tooltip": "Audio guidance w_a: higher = stronger lip sync."}),
+            "cfg_emotion": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
+                                      "tooltip": "Emotion guidance w_e: higher = stronger emotion, weaker lip sync."}),
+            "steps": ("INT", {"default": 25, "min": 1, "max": 200, "tooltip": "Diffusion sampling steps."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Same seed, same motion."}),
+            "pose_mode": (POSE_MODES, {"default": "generated", "tooltip":
+                          "generated: head moves with the speech; frozen: head stays at the source pose."}),
+        }, "optional": {
+            "audio_encoder": ("PLAYMATE_AUDIO_ENCODER", {"tooltip": "Only needed if Audio Features had none."}),
+        }}
+
+    def sample(self, generator, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
+               pose_mode, audio_encoder=None):
+        progress = cb.Progress(int(steps))
+        motion = pipeline.sample_motion(
+            generator.use(), audio_features, source.kp_info, emotion=emotion, intensity=intensity,
+            cfg_audio=cfg_audio, cfg_emotion=cfg_emotion, steps=steps, seed=seed,
+            audio_encoder=None if audio_encoder is None else audio_encoder.use(),
+            progress=lambda done, total: progress(done, total))
+        motion = controls.head_pose(motion, mode=pose_mode, source=source)
+        return (motion, motion.num_frames, motion.fps)
+
+
+class PlaymateMotionFromVideo:
+    DESCRIPTION = ("Extracts motion from a driving video (an IMAGE batch): each frame's expression and head "
+                   "pose, applied relative to the first frame (LivePortrait's video-driven mode).")
+    CATEGORY = "Playmate"
+    FUNCTION = "extract"
+    RETURN_TYPES = ("PLAYMATE_MOTION", "INT")
+    RETURN_NAMES = ("motion", "frames")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "liveportrait": ("PLAYMATE_LIVEPORTRAIT", {"tooltip": "From Load LivePortrait."}),
+            "images": ("IMAGE", {"tooltip": "Driving video frames (e.g. from Load Video / Get Video Components)."}),
+            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 120.0, "step": 0.01,
+                              "tooltip": "Frame rate of the driving video."}),
+            "face_index": ("INT", {"default": 0, "min": 0, "max": 63, "tooltip": "Which face drives (largest first)."}),
+        }}
+
+    def extract(self, liveportrait, images, fps, face_index):
+        from .source import detector
+        frames = image_batch(images, "images")
+        progress = cb.Progress(len(frames))
+        motion = pipeline.motion_from_video(liveportrait.use(), frames, detector(), fps=fps, face_index=face_index,
+                                            progress=progress, check_interrupt=cb.check_interrupt)
+        return (motion, motion.num_frames)
+
+
+
+class PlaymateSaveMotion:
+    DESCRIPTION = "Saves a MOTION as .safetensors (tensors + JSON metadata, no pickle) in ComfyUI's output folder."
+    CATEGORY = "Playmate/IO"
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "motion": ("PLAYMATE_MOTION", {"tooltip": "The motion to save."}),
+            "filename_prefix": ("STRING", {"default": "playmate/motion", "tooltip":
+                                "File name prefix inside the output folder; a counter is appended."}),
+        }}
+
+    def save(self, motion, filename_prefix):
+        out_dir = cb.output_directory()
+        path = pipeline.next_free_path(out_dir, filename_prefix, ".safetensors")
+        motion.save(path)
+        return {"ui": {"text": [str(path.relative_to(out_dir))]}, "result": (str(path),)}
+
+
+class PlaymateLoadMotion:
+    DESCRIPTION = "Loads a MOTION .safetensors file from ComfyUI's input folder (or output/playmate)."
+    CATEGORY = "Playmate/IO"
+    FUNCTION = "load"
+    RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
+    RETURN_NAMES = ("motion", "frames", "fps")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "motion_file": (cb.motion_files(), {"tooltip": "A .safetensors MOTION file in the input or output folder."}),
+        }}
+
+    def load(self, motion_file):
+        path = cb.resolve_motion_file(motion_file)
+        if path is None:
+            raise InputError("MOTION file %r was not found in ComfyUI's input or output folder." % motion_file)
+        motion = Motion.load(path)
+        return (motion, motion.num_frames, motion.fps)
+
+
+NODE_CLASS_MAPPINGS = {
+    "PlaymateSampleMotion": PlaymateSampleMotion,
+    "PlaymateMotionFromVideo": PlaymateMotionFromVideo,
+    "PlaymateSaveMotion": PlaymateSaveMotion,
+    "PlaymateLoadMotion": PlaymateLoadMotion,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PlaymateSampleMotion": "Sample Motion (Playmate)",
+    "PlaymateMotionFromVideo": "Motion From Video (Playmate)",
+    "PlaymateSaveMotion": "Save Motion (Playmate)",
+    "PlaymateLoadMotion": "Load Motion (Playmate)",
+}
