@@ -180,7 +180,7 @@ class Compositor:
 
     def __init__(self, source, mask=None):
         from . import face
-        self.paste = face.PasteBack(source.crop.matrix(512), source.crop.image_size, 512, mask=mask)
+        self.paste = face.PasteBack.for_crop(source.crop, 512, mask=mask)
         self.background = face.to_float_rgb(source.image)
         self.shape = self.background.shape
 
