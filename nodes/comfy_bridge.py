@@ -84,6 +84,33 @@ def find_file(name, relative):
     return default_folder(name) / relative
 
 
+def output_directory():
+    _, fp = _comfy()
+    return Path(fp.get_output_directory() if fp is not None else os.environ.get("PLAYMATE_OUTPUT", "output"))
+
+
+def input_directory():
+    _, fp = _comfy()
+    return Path(fp.get_input_directory() if fp is not None else os.environ.get("PLAYMATE_INPUT", "input"))
+
+
+def motion_files():
+    """MOTION files offered by Load Motion: input/**.safetensors and output/playmate/**.safetensors."""
+    found = []
+    for root, tag in ((input_directory(), ""), (output_directory(), "[output] ")):
+        if root.is_dir():
+            found += [tag + p.relative_to(root).as_posix() for p in sorted(root.rglob("*.safetensors"))]
+    return found or ["(no .safetensors motion files yet)"]
+
+
+def resolve_motion_file(name):
+    if name.startswith("[output] "):
+        path = output_directory() / name[len("[output] "):]
+    else:
+        path = input_directory() / name
+    return path if path.is_file() else None
+
+
 # ---------------------------------------------------------------- devices
 def torch_device():
     mm, _ = _comfy()

@@ -71,12 +71,15 @@ class PlaymatePasteBack:
             "images": ("IMAGE", {"tooltip": "Rendered crops (from Render)."}),
         }, "optional": {
             "mask": ("MASK", {"tooltip": "Optional mask in source-image space replacing the face mask."}),
+            "background": ("IMAGE", {"tooltip": "Paste into these frames instead of the source picture (chain "
+                           "Paste Back nodes to animate several faces of one photo)."}),
         }}
 
-    def paste(self, source, images, mask=None):
+    def paste(self, source, images, mask=None, background=None):
         frames = images[..., :3].float().cpu().numpy()
         user_mask = None if mask is None else mask[0].float().cpu().numpy()
-        composite, used = paste_back(source.image, frames, source.crop, mask=user_mask)
+        target = source.image if background is None else background[..., :3].float().cpu().numpy()
+        composite, used = paste_back(target, frames, source.crop, mask=user_mask)
         used = np.asarray(used, np.float32)
         return (torch.from_numpy(composite), torch.from_numpy(used.reshape((-1,) + used.shape[-2:])))
 
