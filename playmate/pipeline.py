@@ -119,16 +119,16 @@ def prepare_source(lp, image, crop):
 
 
 # ------------------------------------------------------------------ render
-def driving_keypoints(lp, source, motion, stitching=True, multiplier=1.0, lip_from_driving=None):
+def driving_keypoints(lp, source, motion, stitching=True, multiplier=None, lip_from_driving=None):
     """[N,21,3] driving keypoints for every frame of ``motion`` (keypoint maths only: cheap).
 
+    ``multiplier`` / ``lip_from_driving`` default to what the motion's generator asks for
+    (``motion.info['compose']``, e.g. JoyVASA's 1.1 and lips from driving), else 1 and no.
     Eye/lip targets stored in ``motion.extra`` (``eye_ratio`` [N,1] or [N,2], ``lip_ratio``
     [N,1]) are applied with LivePortrait's retargeting MLPs; then stitching keeps the
     shoulders and face outline in place.
     """
     from .motion.compose import compose_keypoints
-    if lip_from_driving is None:
-        lip_from_driving = motion.drive == "relative"
     kp_src, kp_drv = compose_keypoints(source.kp_info, motion, multiplier=multiplier,
                                        lip_from_driving=lip_from_driving)
     kp_src = kp_src.to(source.kp_source)
@@ -149,7 +149,7 @@ def driving_keypoints(lp, source, motion, stitching=True, multiplier=1.0, lip_fr
     return kp_drv
 
 
-def render(lp, source, motion, batch_size=8, stitching=True, multiplier=1.0, progress=None,
+def render(lp, source, motion, batch_size=8, stitching=True, multiplier=None, progress=None,
            check_interrupt=None):
     """Yield (start_index, frames uint8 [B,512,512,3] numpy) batch by batch.
 

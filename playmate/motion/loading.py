@@ -13,32 +13,28 @@ JOYVASA_FOLDER = "joyvasa"
 
 
 def generator_kind(path):
-    """'playmate' or 'joyvasa' for a file or folder, else ModelFileError."""
+    """'playmate' or 'joyvasa' for a file or folder, else ModelFileError.
+
+    A folder (present or not) is a JoyVASA release folder: missing files are downloaded into it.
+    """
+    from .joyvasa import looks_like_joyvasa
     path = Path(path)
-    if path.is_dir():
-        if any(path.glob("**/motion_generator*.pt")) or any(path.glob("**/motion_generator*.safetensors")):
-            return "joyvasa"
-        raise ModelFileError("The folder '%s' holds no motion generator: put a Playmate .safetensors "
-                             "or the JoyVASA files (motion_generator_hubert_chinese.pt, "
-                             "motion_template.pkl) there." % path)
-    if path.suffix == ".pt" or path.name.startswith("motion_generator"):
+    if path.is_dir() or not path.suffix or looks_like_joyvasa(path):
         return "joyvasa"
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        if not path.is_file():
-            raise ModelFileError("Motion generator '%s' does not exist." % path)
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                fmt = (f.metadata() or {}).get("format", "")
-        except Exception as exc:
-            raise ModelFileError("'%s' is not a readable safetensors file (%s): re-download it." % (path, exc)) from None
-        if fmt.startswith("playmate"):
-            return "playmate"
-        if fmt.startswith("joyvasa"):
-            return "joyvasa"
-        raise ModelFileError("'%s' is not a motion generator (metadata format %r): choose a Playmate "
-                             "generator or the JoyVASA checkpoint." % (path, fmt))
-    raise ModelFileError("'%s' is not a motion generator file (.safetensors or JoyVASA .pt)." % path)
+    if path.suffix != ".safetensors":
+        raise ModelFileError("'%s' is not a motion generator file (.safetensors or JoyVASA .pt)." % path)
+    if not path.is_file():
+        raise ModelFileError("Motion generator '%s' does not exist: check the path or put the file there." % path)
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            fmt = (f.metadata() or {}).get("format", "")
+    except Exception as exc:
+        raise ModelFileError("'%s' is not a readable safetensors file (%s): re-download it." % (path, exc)) from None
+    if fmt.startswith("playmate"):
+        return "playmate"
+    raise ModelFileError("'%s' is not a motion generator (metadata format %r): choose a Playmate "
+                         "generator or the JoyVASA checkpoint." % (path, fmt))
 
 
 def load_generator(path, device="cpu"):
