@@ -127,30 +127,39 @@ def offload_device():
     return torch_device()
 
 
+def torch_module(obj):
+    """The nn.Module holding ``obj``'s weights: itself, or its ``model`` / ``net`` attribute."""
+    import torch
+    for candidate in (obj, getattr(obj, "model", None), getattr(obj, "net", None)):
+        if isinstance(candidate, torch.nn.Module):
+            return candidate
+    return None
+
+
 class Managed:
     """A model kept on the offload device and moved to the compute device for use.
 
-    In ComfyUI it is wrapped in a ModelPatcher so that ``load_models_gpu`` can
-    evict other models to make room and offload this one later; ``use()``
-    returns the module ready on the compute device.
+    In ComfyUI its weights (``torch_module``) are wrapped in a ModelPatcher so that
+    ``load_models_gpu`` can evict other models to make room and offload this one later;
+    ``use()`` returns the object with its weights on the compute device.
     """
 
-    def __init__(self, module):
-        self.module = module
+    def __init__(self, obj):
+        self.obj = obj
         self._patcher = None
 
     def use(self):
-        import torch
         mm, _ = _comfy()
-        if mm is None or not isinstance(self.module, torch.nn.Module):
-            return self.module
+        module = torch_module(self.obj)
+        if mm is None or module is None:
+            return self.obj
         import comfy.model_patcher
         if self._patcher is None:
             self._patcher = comfy.model_patcher.ModelPatcher(
-                self.module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+                module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
         # Whole-module moves: partial (lowvram) loading only works for comfy.ops layers.
         mm.load_models_gpu([self._patcher], force_full_load=True)
-        return self._patcher.model
+        return self.obj
 
 
 # ------------------------------------------------------- progress/interrupt
