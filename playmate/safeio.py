@@ -19,6 +19,9 @@ def atomic_path(path):
     fd, tmp = tempfile.mkstemp(prefix="." + path.stem + ".", suffix=".partial" + path.suffix,
                                dir=str(path.parent))
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

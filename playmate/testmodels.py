@@ -46,8 +46,9 @@ def write_random_wav2vec2(folder, small=False):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
     config = Wav2Vec2Config()  # the wav2vec2-base architecture
     if small:
-        config = Wav2Vec2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=128, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+        # hidden_size 16 = the tiny Playmate generator's audio_dim, so the two work together
+        config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
                                 num_conv_pos_embedding_groups=4)
     torch.manual_seed(0)
     model = Wav2Vec2Model(config).eval()

@@ -40,3 +40,27 @@ def landmarker_path():
 @pytest.fixture(scope="session")
 def face_landmarker_file():
     return landmarker_path()
+
+
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory):
+    """A complete synthetic models folder (LivePortrait seed 1, tiny random Playmate generator,
+    small random Wav2Vec2, the real face landmarker), written once per test session through
+    the same command users run: `python -m playmate.parity write-test-models`."""
+    from playmate.testmodels import write_test_models
+    out = tmp_path_factory.mktemp("models")
+    write_test_models(out, small_encoder=True, generator_config="tiny", landmarker=landmarker_path())
+    return out
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    from skimage import data
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def example_speech():
+    from playmate.audio import load_audio
+    waveform, sr = load_audio(ROOT / "examples" / "speech.wav")
+    return waveform, sr
