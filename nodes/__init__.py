@@ -6,7 +6,7 @@ they are merged here.  Importing loads no model and imports no ComfyUI module.
 
 import importlib
 
-MODULES = ("loaders", "source", "audio_nodes", "motion_nodes", "render", "all_in_one", "controls")
+MODULES = ("loaders", "source", "audio_nodes", "motion_nodes", "render", "all_in_one", "controls", "emotion_nodes")
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

@@ -1,0 +1,226 @@
+"""Emotion nodes: emotion from a text prompt or a reference clip's audio, and an advanced motion
+sampler that takes such an emotion and lip-sync guidance.
+
+PLAYMATE_EMOTION is a :class:`playmate.motion.emotion_space.EmotionEstimate` (mixture weights over
+the 8 MEAD emotions, with the scores they came from).  Model folders (ComfyUI/models/...):
+``text_encoders/all-MiniLM-L6-v2`` (sentence model, downloaded when online),
+``playmate_emotion/*.safetensors`` (emotion spaces: ``python -m playmate.train emotion-space``),
+``playmate_lipsync/*.safetensors`` (lip classifiers: ``python -m playmate.train lip-classifier``).
+"""
+
+import os
+
+from playmate import pipeline
+from playmate.cache import MODELS, file_key
+from playmate.errors import InputError
+
+from . import comfy_bridge as cb
+from .motion_nodes import POSE_MODES
+
+ZERO_SHOT = "zero-shot (no file)"
+NO_FILES = "(no files yet)"
+NO_CLASSIFIER = "none"
+EMOTION_FOLDER = "playmate_emotion"
+LIPSYNC_FOLDER = "playmate_lipsync"
+TEXT_FOLDER = "text_encoders"
+LIP_MODES = ["every_step", "difference"]
+
+
+def _register():
+    """Add our two extra model folders to ComfyUI (no-op outside ComfyUI)."""
+    if cb.in_comfyui():
+        import folder_paths
+        for name in (EMOTION_FOLDER, LIPSYNC_FOLDER):
+            folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name), is_default=True)
+
+
+def _files(name):
+    _register()
+    return cb.list_files(name, {".safetensors"})
+
+
+def _path(name, relative):
+    _register()
+    path = cb.find_file(name, relative)
+    if not path.is_file():
+        raise InputError("%r was not found in the models/%s folder: put the .safetensors file there." % (relative, name))
+    return path
+
+
+def _text_encoder():
+    from playmate.motion.emotion_space import load_sentence_encoder
+    folders = cb.folder_paths_for(TEXT_FOLDER)
+    return MODELS.get(("text_encoder", tuple(str(f) for f in folders)),
+                      lambda: load_sentence_encoder(None, folders=folders))
+
+
+def _zero_shot():
+    from playmate.motion.emotion_space import ZeroShotTextEmotion
+    folders = cb.folder_paths_for(TEXT_FOLDER)
+    return MODELS.get(("zero_shot_emotion", tuple(str(f) for f in folders)),
+                      lambda: ZeroShotTextEmotion(_text_encoder()))
+
+
+def _emotion_space(relative):
+    from playmate.motion.emotion_space import load_emotion_space
+    path = _path(EMOTION_FOLDER, relative)
+    return MODELS.get(("emotion_space", file_key(path)), lambda: load_emotion_space(path))
+
+
+def _weights_text(estimate):
+    return "%s\nmixture: %s" % (estimate.summary(), estimate.mixture())
+
+
+class PlaymateEmotionFromText:
+    DESCRIPTION = ("Turns a text prompt ('a big happy grin', 'furious and shouting') into emotion weights over the "
+                   "8 MEAD emotions for the Advanced Sample Motion node. Zero-shot: cosine similarity of the prompt's "
+                   "sentence embedding (all-MiniLM-L6-v2) to written descriptions of each emotion, softmax with the "
+                   "temperature. With a trained emotion space file the prompt goes through its text head instead.")
+    CATEGORY = "Playmate/Emotion"
+    FUNCTION = "estimate"
+    RETURN_TYPES = ("PLAYMATE_EMOTION", "STRING")
+    RETURN_NAMES = ("emotion", "weights")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "text": ("STRING", {"multiline": True, "default": "a big happy grin",
+                                "tooltip": "Describe the emotion in plain words (English)."}),
+            "temperature": ("FLOAT", {"default": 0.05, "min": 0.005, "max": 2.0, "step": 0.005, "tooltip":
+                            "Softmax temperature: small = one dominant emotion, large = an even mixture."}),
+            "emotion_space": ([ZERO_SHOT] + _files(EMOTION_FOLDER), {"default": ZERO_SHOT, "tooltip":
+                              "zero-shot needs no training; or a trained emotion space from models/playmate_emotion."}),
+        }}
+
+    def estimate(self, text, temperature, emotion_space):
+        if emotion_space == ZERO_SHOT:
+            estimate = _zero_shot()(text, temperature)
+        else:
+            estimate = _emotion_space(emotion_space).from_text(_text_encoder(), text, temperature)
+        return (estimate, _weights_text(estimate))
+
+
+class PlaymateEmotionFromAudio:
+    DESCRIPTION = ("Estimates the emotion of a reference clip (any speech recording with the wanted mood) with a "
+                   "trained emotion space: its Wav2Vec2 features are pooled and compared with the 8 emotion anchors. "
+                   "Use the emotion in Advanced Sample Motion; the speech that drives the lips can be another clip.")
+    CATEGORY = "Playmate/Emotion"
+    FUNCTION = "estimate"
+    RETURN_TYPES = ("PLAYMATE_EMOTION", "STRING")
+    RETURN_NAMES = ("emotion", "weights")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "reference_audio": ("AUDIO", {"tooltip": "A clip whose emotion to copy (any sample rate and channels)."}),
+            "audio_encoder": ("PLAYMATE_AUDIO_ENCODER", {"tooltip":
+                              "Wav2Vec2 from Load Audio Encoder: the one the emotion space was trained with."}),
+            "emotion_space": (_files(EMOTION_FOLDER) or [NO_FILES], {"tooltip":
+                              "A trained emotion space from models/playmate_emotion."}),
+            "temperature": ("FLOAT", {"default": 0.05, "min": 0.005, "max": 2.0, "step": 0.005, "tooltip":
+                            "Softmax temperature: small = one dominant emotion, large = an even mixture."}),
+        }}
+
+    def estimate(self, reference_audio, audio_encoder, emotion_space, temperature):
+        from playmate.audio import comfy_audio_to_mono16k
+        if emotion_space == NO_FILES:
+            raise InputError("No emotion space in models/playmate_emotion: train one with `python -m playmate.train "
+                             "emotion-space` (emotion from audio needs trained heads).")
+        space = _emotion_space(emotion_space)
+        audio = comfy_audio_to_mono16k(reference_audio, name="reference_audio")
+        estimate = space.from_audio(audio_16k=audio, encoder=audio_encoder.use(), temperature=temperature)
+        return (estimate, _weights_text(estimate))
+
+
+class _WithLipGuidance:
+    """A generator whose generate() always gets ``lip_guidance`` (everything else is the generator's)."""
+
+    def __init__(self, generator, guidance):
+        self._generator, self._guidance = generator, guidance
+
+    def __getattr__(self, name):
+        return getattr(self._generator, name)
+
+    def generate(self, *args, **kwargs):
+        return self._generator.generate(*args, lip_guidance=self._guidance, **kwargs)
+
+
+class PlaymateSampleMotionAdvanced:
+    DESCRIPTION = ("Sample Motion with the extras of issue 10: an emotion from Emotion From Text/Audio (overrides the "
+                   "emotion list; intensity still applies) and lip-sync guidance by a lip classifier on the mouth "
+                   "keypoints (scale 0 = exactly the plain sampler). Playmate generators only for these extras.")
+    CATEGORY = "Playmate/Emotion"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
+    RETURN_NAMES = ("motion", "frames", "fps")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "generator": ("PLAYMATE_GENERATOR", {"tooltip": "From Load Motion Generator."}),
+            "source": ("PLAYMATE_SOURCE", {"tooltip": "The face: its pose is the reference for the head motion."}),
+            "audio_features": ("PLAYMATE_AUDIO_FEATURES", {"tooltip": "From Audio Features."}),
+            "emotion": (list(pipeline.EMOTIONS), {"default": "neutral", "tooltip":
+                        "One of the 8 MEAD emotions (ignored when emotion_vector is connected)."}),
+            "intensity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
+                                    "tooltip": "Emotion strength (0 = none)."}),
+            "cfg_audio": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 10.0, "step": 0.1,
+                                    "tooltip": "Audio guidance w_a: higher = stronger lip sync."}),
+            "cfg_emotion": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
+                                      "tooltip": "Emotion guidance w_e: higher = stronger emotion, weaker lip sync."}),
+            "steps": ("INT", {"default": 25, "min": 1, "max": 200, "tooltip": "Diffusion sampling steps."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Same seed, same motion."}),
+            "pose_mode": (POSE_MODES, {"default": "generated", "tooltip":
+                          "generated: head moves with the speech; frozen: head stays at the source pose."}),
+        }, "optional": {
+            "audio_encoder": ("PLAYMATE_AUDIO_ENCODER", {"tooltip": "Only needed if Audio Features had none."}),
+            "emotion_vector": ("PLAYMATE_EMOTION", {"tooltip":
+                               "From Emotion From Text / Emotion From Audio: replaces the emotion list."}),
+            "lip_classifier": ([NO_CLASSIFIER] + _files(LIPSYNC_FOLDER), {"default": NO_CLASSIFIER, "tooltip":
+                               "Lip-sync classifier from models/playmate_lipsync (needed when the scale is > 0)."}),
+            "lip_guidance_scale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.1, "tooltip":
+                                   "Strength of the lip-sync guidance on the mouth keypoints (0 = off)."}),
+            "lip_guidance_mode": (LIP_MODES, {"default": "every_step", "tooltip":
+                                  "every_step: classifier gradient on the noisy lips each step; difference: the "
+                                  "gradient on the predicted clean lips, applied as a prediction difference."}),
+        }}
+
+    def sample(self, generator, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
+               pose_mode, audio_encoder=None, emotion_vector=None, lip_classifier=NO_CLASSIFIER,
+               lip_guidance_scale=0.0, lip_guidance_mode="every_step"):
+        from playmate.motion import controls
+        gen = generator.use()
+        if emotion_vector is not None:
+            emotion = emotion_vector.weights
+        if float(lip_guidance_scale) > 0:
+            from playmate.motion.lip_guidance import LipGuidance, load_lip_classifier
+            if lip_classifier == NO_CLASSIFIER:
+                raise InputError("lip_guidance_scale is > 0 but no lip_classifier is chosen: pick one from "
+                                 "models/playmate_lipsync or set the scale to 0.")
+            if getattr(gen, "name", "") != "playmate":
+                raise InputError("Lip guidance needs a Playmate generator; %s has none: set lip_guidance_scale to 0."
+                                 % getattr(gen, "name", "this generator"))
+            path = _path(LIPSYNC_FOLDER, lip_classifier)
+            classifier = MODELS.get(("lip_classifier", file_key(path), str(gen.device)),
+                                    lambda: load_lip_classifier(path, device=gen.device))
+            gen = _WithLipGuidance(gen, LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode))
+        progress = cb.Progress(int(steps))
+        motion = pipeline.sample_motion(
+            gen, audio_features, source.kp_info, emotion=emotion, intensity=intensity, cfg_audio=cfg_audio,
+            cfg_emotion=cfg_emotion, steps=steps, seed=seed,
+            audio_encoder=None if audio_encoder is None else audio_encoder.use(),
+            progress=lambda done, total: progress(done, total))
+        motion = controls.head_pose(motion, mode=pose_mode, source=source)
+        return (motion, motion.num_frames, motion.fps)
+
+
+NODE_CLASS_MAPPINGS = {
+    "PlaymateEmotionFromText": PlaymateEmotionFromText,
+    "PlaymateEmotionFromAudio": PlaymateEmotionFromAudio,
+    "PlaymateSampleMotionAdvanced": PlaymateSampleMotionAdvanced,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PlaymateEmotionFromText": "Emotion From Text (Playmate)",
+    "PlaymateEmotionFromAudio": "Emotion From Audio (Playmate)",
+    "PlaymateSampleMotionAdvanced": "Sample Motion Advanced (Playmate)",
+}

@@ -1,0 +1,320 @@
+"""`python -m playmate.train emotion-space`: contrastive training of the emotion embedding space.
+
+    emotion-space --data DATA [DATA ...] --out RUN [--texts CSV] [--descriptions CSV]
+                  [--config full|tiny|FILE.json] [--text-encoder NAME|DIR] [--models DIR]
+
+Data: dataset folders written by ``prepare`` (only clips with an emotion label are used; their
+Wav2Vec2 features are the audio side).  Texts: ``--texts`` CSV ``clip,text`` (any number of rows
+per clip); a clip without a text of its own uses the descriptions of its label (the built-in
+:data:`~playmate.motion.emotion_space.EMOTION_DESCRIPTIONS`, or those of ``--descriptions``,
+a CSV ``emotion,text``).  Texts are embedded once with the frozen sentence encoder.
+
+Batch: ``batch_size`` clips drawn with every emotion present equally likely; per clip a random
+crop of ``crop`` frames of its audio, one of its texts and its label.  Loss: symmetric InfoNCE
+(:func:`info_nce`) on (audio, text), (audio, label) and (text, label), with every item of the
+same emotion a positive; the logit scale is learned (CLIP style, at most 100).  AdamW with a
+linear warm-up.  Output: ``RUN/emotion_space.safetensors`` whose info holds the retrieval
+accuracies of the final evaluation (whole clips and all texts), and ``RUN/log.jsonl``.
+"""
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..motion.dit import EMOTIONS
+from ..motion.emotion_space import (EMOTION_DESCRIPTIONS, EmotionSpace, EmotionSpaceConfig, load_sentence_encoder,
+                                    save_emotion_space)
+
+SPACE_FILE = "emotion_space.safetensors"
+LOG_FILE = "log.jsonl"
+
+
+@dataclass
+class EmotionSpaceOptions:
+    data: list
+    out: str
+    texts: str = None               # CSV clip,text
+    descriptions: object = None     # CSV emotion,text or a dict emotion -> [texts]; None = built-in
+    config: str = "full"            # full, tiny or a JSON file of EmotionSpaceConfig fields
+    text_encoder: str = None        # name or folder (default all-MiniLM-L6-v2)
+    models_dir: str = None
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    crop: int = 75                  # audio frames pooled per training item
+    log_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    quiet: bool = False
+    config_overrides: dict = field(default_factory=dict)
+
+
+def info_nce(a, b, positives, scale):
+    """Symmetric multi-positive InfoNCE between unit vectors a [B, D] and b [B, D].
+
+    ``positives`` [B, B] bool (True where a_i and b_j belong together; the diagonal must be True);
+    each row (a -> b) and each column (b -> a) is a cross-entropy against the uniform distribution
+    over its positives, logits = scale * a @ b.T.
+    """
+    logits = scale * a @ b.T
+    target = positives.float()
+    loss_ab = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_ba = -(target / target.sum(0, keepdim=True) * F.log_softmax(logits, dim=0)).sum(0).mean()
+    return (loss_ab + loss_ba) / 2
+
+
+def read_descriptions(spec):
+    """None (built-in), a dict emotion -> [texts], or a CSV ``emotion,text`` -> dict over EMOTIONS.
+    Emotions a CSV does not name keep the built-in descriptions."""
+    if spec is None:
+        return {e: list(EMOTION_DESCRIPTIONS[e]) for e in EMOTIONS}
+    if isinstance(spec, dict):
+        out = {e: list(spec.get(e) or []) for e in EMOTIONS}
+    else:
+        out = {e: list(EMOTION_DESCRIPTIONS[e]) for e in EMOTIONS}
+        named = {}
+        for line, (emotion, text) in _csv_pairs(spec, ("emotion",)):
+            emotion = emotion.lower()
+            if emotion not in EMOTIONS:
+                raise InputError("Descriptions file '%s' line %d: unknown emotion %r (choose from %s)."
+                                 % (spec, line, emotion, ", ".join(EMOTIONS)))
+            named.setdefault(emotion, []).append(text)
+        out.update(named)
+    return out
+
+
+def _csv_pairs(path, header_names):
+    """(line number, (first, second)) of a two-column CSV; a header row is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("CSV file '%s' does not exist." % path)
+    with open(path, newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if not row or row[0].startswith("#"):
+                continue
+            if len(row) < 2 or not row[1].strip():
+                raise InputError("CSV file '%s' line %d: expected two columns '%s,text'." % (path, i + 1,
+                                                                                           header_names[0]))
+            if i == 0 and row[0].strip().lower() in header_names + ("clip", "name", "file") \
+                    and row[1].strip().lower() in ("text", "description", "prompt"):
+                continue
+            yield i + 1, (row[0].strip(), row[1].strip())
+
+
+def clip_texts(index, clips, texts_csv, descriptions):
+    """(list of unique texts, per clip the list of its text ids) for the clips of a ClipIndex."""
+    own = {}
+    if texts_csv:
+        by_name = {Path(n).stem: c for c, n in enumerate(index.names)}
+        unknown = 0
+        for _, (clip, text) in _csv_pairs(texts_csv, ("clip",)):
+            c = by_name.get(Path(clip).stem)
+            if c is None:
+                unknown += 1
+                continue
+            own.setdefault(c, []).append(text)
+        if not own:
+            raise InputError("No clip named in the texts file '%s' is in the data (%d unknown names)."
+                             % (texts_csv, unknown))
+    texts, ids = [], {}
+
+    def tid(text):
+        if text not in ids:
+            ids[text] = len(texts)
+            texts.append(text)
+        return ids[text]
+
+    per_clip = []
+    for c in clips:
+        mine = own.get(c) or descriptions[EMOTIONS[index.emotion[c]]]
+        if not mine:
+            raise InputError("Clip %s (%s) has no text: add rows to --texts or descriptions of %s."
+                             % (index.names[c], EMOTIONS[index.emotion[c]], EMOTIONS[index.emotion[c]]))
+        per_clip.append([tid(t) for t in mine])
+    return texts, per_clip
+
+
+def _config(spec, overrides):
+    if spec in ("full", "tiny"):
+        cfg = EmotionSpaceConfig.preset(spec).to_dict()
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError("--config must be 'full', 'tiny' or a JSON file of EmotionSpaceConfig fields, got %r."
+                             % (spec,))
+        cfg = EmotionSpaceConfig().to_dict()
+        cfg.update(json.loads(path.read_text()))
+    cfg.update(overrides or {})
+    try:
+        return EmotionSpaceConfig.from_dict(cfg)
+    except (TypeError, ValueError) as exc:
+        raise InputError("Invalid emotion-space config %r: %s" % (spec, exc)) from None
+
+
+def _device(name):
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(space, index, clips, text_emb, text_labels, device="cpu", max_frames=3000):
+    """Retrieval accuracies (8 emotions, chance 1/8 for balanced data).
+
+    audio_to_label: a clip's pooled audio (whole clip, at most ``max_frames``) is nearest to its
+    label's anchor; text_to_label: the same for every text; audio_to_text: the clip's nearest
+    text belongs to its label; label_to_audio: mean over emotions of the share of that emotion's
+    clips among the clips nearest to its anchor (as many as it has clips).
+    """
+    space = space.to(device).eval()
+    labels = torch.tensor([index.emotion[c] for c in clips])
+    audio = torch.cat([space.embed_audio(index.audio(c, 0, min(index.clip_len[c], max_frames))[None].to(device))
+                       for c in clips]).cpu()
+    text = space.embed_text(text_emb.to(device)).cpu()
+    anchors = F.normalize(space.anchors.detach().float().cpu(), dim=-1)
+    text_labels = torch.as_tensor(text_labels)
+    out = {"audio_to_label": float(((audio @ anchors.T).argmax(1) == labels).float().mean()),
+           "text_to_label": float(((text @ anchors.T).argmax(1) == text_labels).float().mean()),
+           "audio_to_text": float((text_labels[(audio @ text.T).argmax(1)] == labels).float().mean())}
+    shares = []
+    for e in labels.unique().tolist():
+        k = int((labels == e).sum())
+        nearest = (audio @ anchors[e]).topk(k).indices
+        shares.append(float((labels[nearest] == e).float().mean()))
+    out["label_to_audio"] = float(np.mean(shares))
+    out["chance"] = 1.0 / len(labels.unique())
+    return out
+
+
+def train_emotion_space(opts, text_encoder=None, log=print):
+    """Train an emotion space; returns (path of the checkpoint, evaluation dict)."""
+    from .data import ClipIndex
+    out = Path(opts.out)
+    index = ClipIndex(opts.data)
+    clips = [c for c in range(len(index)) if index.emotion[c] >= 0]
+    if not clips:
+        raise InputError("No clip in %s has an emotion label: prepare the data with --labels."
+                         % ", ".join(str(d) for d in opts.data))
+    cfg = _config(opts.config, dict(opts.config_overrides, fps=index.fps, audio_encoder=index.audio_encoder,
+                                    audio_layers=index.audio_layers, audio_dim=index.audio_dim))
+    descriptions = read_descriptions(opts.descriptions)
+    texts, per_clip = clip_texts(index, clips, opts.texts, descriptions)
+    owner = {}
+    for c, ids in zip(clips, per_clip):
+        for t in ids:
+            owner.setdefault(t, index.emotion[c])
+    text_labels = [owner[t] for t in range(len(texts))]
+
+    if text_encoder is None:
+        text_encoder = load_sentence_encoder(opts.text_encoder, models_dir=opts.models_dir)
+    cfg.text_encoder = text_encoder.name
+    cfg.text_dim = text_encoder.dim
+    text_emb = text_encoder.encode(texts)
+
+    device = _device(opts.device)
+    torch.manual_seed(opts.seed)
+    space = EmotionSpace(cfg).to(device).train()
+    optimizer = torch.optim.AdamW(space.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    rng = np.random.default_rng(opts.seed)
+    by_label = {}
+    for i, c in enumerate(clips):
+        by_label.setdefault(index.emotion[c], []).append(i)
+    present = sorted(by_label)
+    crop = max(1, int(opts.crop))
+    out.mkdir(parents=True, exist_ok=True)
+    say = (lambda *a: None) if opts.quiet else log
+    say("emotion space: %d labelled clips (%s), %d texts, %d steps of batch %d on %s"
+        % (len(clips), ", ".join("%s %d" % (EMOTIONS[e], len(by_label[e])) for e in present), len(texts),
+           opts.steps, opts.batch_size, device))
+
+    t0, losses = time.time(), []
+    for step in range(1, opts.steps + 1):
+        items = [by_label[e][rng.integers(len(by_label[e]))] for e in rng.choice(present, size=opts.batch_size)]
+        feats = torch.zeros(len(items), crop, len(cfg.audio_layers), cfg.audio_dim)
+        mask = torch.zeros(len(items), crop, dtype=torch.bool)
+        for b, i in enumerate(items):
+            c = clips[i]
+            k = min(crop, index.clip_len[c])
+            s = int(rng.integers(0, index.clip_len[c] - k + 1))
+            feats[b, :k] = index.audio(c, s, s + k)
+            mask[b, :k] = True
+        tids = torch.tensor([per_clip[i][rng.integers(len(per_clip[i]))] for i in items])
+        labels = torch.tensor([index.emotion[clips[i]] for i in items])
+        positives = (labels[:, None] == labels[None]).to(device)
+        lr = opts.lr * min(1.0, step / max(1, opts.warmup))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        a = space.embed_audio(feats.to(device), mask.to(device))
+        t = space.embed_text(text_emb[tids].to(device))
+        lab = space.embed_labels(F.one_hot(labels, len(EMOTIONS)).float().to(device))
+        scale = space.logit_scale.exp().clamp(max=100.0)
+        loss = (info_nce(a, t, positives, scale) + info_nce(a, lab, positives, scale)
+                + info_nce(t, lab, positives, scale)) / 3
+        if not torch.isfinite(loss):
+            raise RuntimeError("emotion-space training diverged at step %d: lower --lr" % step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step % opts.log_every == 0 or step == opts.steps:
+            record = {"step": step, "loss": float(np.mean(losses)), "lr": lr, "logit_scale": float(scale.detach()),
+                      "steps_per_s": step / max(time.time() - t0, 1e-9)}
+            with open(out / LOG_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            say("step %d  loss %.4f  scale %.1f  %.1f steps/s" % (step, record["loss"], record["logit_scale"],
+                                                                   record["steps_per_s"]))
+            losses = []
+    space.eval()
+    scores = evaluate(space, index, clips, text_emb, text_labels, device=device)
+    say("retrieval accuracy: " + ", ".join("%s %.3f" % kv for kv in scores.items()))
+    info = {"data": [str(d) for d in opts.data], "clips": len(clips), "texts": len(texts), "steps": opts.steps,
+            "evaluation": scores, "options": json.loads(json.dumps(asdict(opts), default=str))}
+    path = save_emotion_space(out / SPACE_FILE, space.cpu(), info=info)
+    return path, scores
+
+
+# ----------------------------------------------------------------- CLI
+def add_cli(sub):
+    """Register the ``emotion-space`` sub-command on an argparse sub-parsers object."""
+    p = sub.add_parser("emotion-space", help="train the emotion embedding space (labels, text, audio)")
+    p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) written by prepare (labelled clips)")
+    p.add_argument("--out", required=True, help="run folder (emotion_space.safetensors, log.jsonl)")
+    p.add_argument("--texts", default=None, help="CSV 'clip,text': descriptions of individual clips")
+    p.add_argument("--descriptions", default=None, help="CSV 'emotion,text': replaces the built-in descriptions "
+                   "of the emotions it names (used for clips without texts)")
+    p.add_argument("--config", default="full", help="full, tiny or a JSON file of EmotionSpaceConfig fields")
+    p.add_argument("--text-encoder", default=None, help="sentence model name or folder (all-MiniLM-L6-v2)")
+    p.add_argument("--models", default=None, help="models folder (text_encoders/ inside)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--crop", type=int, default=75, help="audio frames pooled per training item")
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler=cli)
+    return p
+
+
+def cli(args):
+    from ..pipeline import resolve_models_dir
+    opts = EmotionSpaceOptions(data=args.data, out=args.out, texts=args.texts, descriptions=args.descriptions,
+                               config=args.config, text_encoder=args.text_encoder,
+                               models_dir=resolve_models_dir(args.models), steps=args.steps,
+                               batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                               warmup=args.warmup, crop=args.crop, log_every=args.log_every, seed=args.seed,
+                               device=args.device)
+    path, scores = train_emotion_space(opts)
+    print("wrote %s (retrieval accuracy: audio->label %.3f, text->label %.3f, audio->text %.3f; chance %.3f)"
+          % (path, scores["audio_to_label"], scores["text_to_label"], scores["audio_to_text"], scores["chance"]))
