@@ -5,6 +5,14 @@ file and installs nothing.  The node modules import ComfyUI lazily, so the
 library (``playmate/``) works without ComfyUI.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+import sys
+
+from . import playmate as _playmate
+
+# The nodes import the library as the top-level package ``playmate`` (as the CLI and tests do);
+# ComfyUI imports this folder under its own name, so make the bundled library reachable by that name.
+sys.modules.setdefault("playmate", _playmate)
+
+from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,198 @@
+"""Every node through its declared interface, the way ComfyUI calls it, on real inputs
+(astronaut photo, espeak speech, Megamind video frames) with synthetic official-layout weights."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+import nodes
+from playmate.cache import MODELS
+from playmate.video import probe
+
+FPS = 12.5
+SECONDS = 0.16  # -> 2 frames: rendering on 2 CPU cores costs seconds per frame
+
+
+def call(node_id, **kwargs):
+    """Call a node like ComfyUI's executor: check the inputs against INPUT_TYPES, run FUNCTION."""
+    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
+    spec = cls.INPUT_TYPES()
+    declared = {**spec.get("required", {}), **spec.get("optional", {})}
+    assert set(spec.get("required", {})) <= set(kwargs), "missing required inputs of %s" % node_id
+    assert set(kwargs) <= set(declared), "undeclared inputs for %s: %s" % (node_id, set(kwargs) - set(declared))
+    for name, value in kwargs.items():
+        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
+        if isinstance(kind, list):
+            assert value in kind, (node_id, name, value)
+        elif kind in ("INT", "FLOAT"):
+            assert options.get("min", -np.inf) <= value <= options.get("max", np.inf), (node_id, name, value)
+    out = getattr(cls(), cls.FUNCTION)(**kwargs)
+    result = out["result"] if isinstance(out, dict) else out
+    assert isinstance(result, tuple) and len(result) == len(cls.RETURN_TYPES)
+    return result
+
+
+@pytest.fixture()
+def comfy_env(test_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYMATE_MODELS", str(test_models))
+    monkeypatch.setenv("PLAYMATE_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("PLAYMATE_INPUT", str(tmp_path / "input"))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def image(astronaut):
+    return torch.from_numpy(astronaut.astype(np.float32) / 255.0)[None]
+
+
+@pytest.fixture(scope="module")
+def audio(example_speech):
+    waveform, sr = example_speech
+    start = int(0.5 * sr)  # a voiced part
+    return {"waveform": torch.as_tensor(waveform[:, start:start + int(SECONDS * sr)]).clone()[None],
+            "sample_rate": sr}
+
+
+def test_node_definitions_are_complete():
+    assert len(nodes.NODE_CLASS_MAPPINGS) >= 20
+    for node_id, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        assert node_id.startswith("Playmate"), node_id
+        assert node_id in nodes.NODE_DISPLAY_NAME_MAPPINGS
+        assert cls.CATEGORY.startswith("Playmate"), node_id
+        assert len(cls.DESCRIPTION) > 40, node_id
+        assert callable(getattr(cls, cls.FUNCTION))
+        names = getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)
+        assert len(names) == len(cls.RETURN_TYPES), node_id
+        spec = cls.INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, declared in spec.get(section, {}).items():
+                assert len(declared) == 2 and declared[1].get("tooltip"), "%s.%s has no tooltip" % (node_id, name)
+        for t in cls.RETURN_TYPES:  # our own types never reuse core names like MODEL or VAE
+            assert t in ("IMAGE", "MASK", "AUDIO", "FLOAT", "INT", "STRING") or t.startswith("PLAYMATE_"), t
+
+
+def test_pack_import_has_no_side_effects(tmp_path):
+    """Import the pack the way ComfyUI does (a folder with __init__.py), in a clean interpreter:
+    no ComfyUI import, no model loaded, no file written."""
+    code = (
+        "import importlib.util, sys, os\n"
+        "spec = importlib.util.spec_from_file_location('ComfyUI_Playmate', %r, submodule_search_locations=[%r])\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; spec.loader.exec_module(m)\n"
+        "assert len(m.NODE_CLASS_MAPPINGS) >= 20\n"
+        "bad = [k for k in sys.modules if k.split('.')[0] in ('comfy', 'folder_paths', 'mediapipe', 'transformers')]\n"
+        "assert not bad, bad\n"
+        "assert os.listdir('.') == [], os.listdir('.')\n"
+    ) % (str(ROOT / "__init__.py"), str(ROOT))
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
+                   env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path)})
+
+
+def _chain(image, audio, generator_file, seed=3):
+    (lp,) = call("PlaymateLoadLivePortrait", precision="fp32")
+    (gen,) = call("PlaymateLoadMotionGenerator", generator=generator_file)
+    (encoder,) = call("PlaymateLoadAudioEncoder", encoder="facebook/wav2vec2-base-960h")
+    source, crop, faces = call("PlaymateSource", liveportrait=lp, image=image, face_index=0, face_order="largest",
+                               crop_scale=2.3, crop_shift_x=0.0, crop_shift_y=-0.125)
+    clip, frames, fps = call("PlaymateAudioFeatures", audio=audio, fps=FPS, audio_encoder=encoder)
+    motion, n, fps2 = call("PlaymateSampleMotion", generator=gen, source=source, audio_features=clip,
+                           emotion="happy", intensity=1.0, cfg_audio=2.0, cfg_emotion=1.5, steps=3, seed=seed,
+                           pose_mode="generated")
+    images, out_audio, out_fps = call("PlaymateRender", liveportrait=lp, source=source, motion=motion,
+                                      stitching=True, paste_back=True, batch_size=8, audio=audio)
+    return dict(source=source, crop=crop, faces=faces, frames=frames, fps=fps, motion=motion, images=images,
+                audio=out_audio, out_fps=out_fps, lp=lp)
+
+
+def test_node_chain_all_in_one_and_cache(comfy_env, image, audio):
+    MODELS.clear()
+    MODELS.loads.clear()
+    gen_file = "playmate_random_init.safetensors"
+    r = _chain(image, audio, gen_file)
+    n = round(SECONDS * FPS)
+    assert r["faces"] == 1 and tuple(r["crop"].shape) == (1, 256, 256, 3)
+    assert r["frames"] == n and r["fps"] == FPS and r["motion"].num_frames == n
+    images = r["images"]
+    assert tuple(images.shape) == (n, 512, 512, 3) and images.dtype == torch.float32
+    assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
+    # pasted back: far from the face the photo is unchanged
+    assert torch.allclose(images[:, :40, :40], image[:, :40, :40].expand(n, -1, -1, -1), atol=1e-6)
+    assert float((images[0] - image[0]).abs().mean()) > 1e-3  # the face region was rendered
+    wav = r["audio"]["waveform"]
+    assert wav.shape[-1] == round(n / FPS * r["audio"]["sample_rate"]) and r["out_fps"] == FPS
+
+    # the all-in-one node runs the same chain: same frames for the same seed
+    images2, audio2, fps2 = call("Playmate", image=image, audio=audio, generator=gen_file, emotion="happy",
+                                 intensity=1.0, cfg_audio=2.0, cfg_emotion=1.5, steps=3, seed=3,
+                                 pose_mode="generated", fps=FPS, paste_back=True, precision="fp32")
+    assert torch.equal(images2, images) and fps2 == FPS
+    assert torch.equal(audio2["waveform"], wav)
+
+    # every model file was read once, whichever node asked for it
+    kinds = {}
+    for key, count in MODELS.loads.items():
+        assert count == 1, key
+        kinds[key[0]] = kinds.get(key[0], 0) + 1
+    assert kinds.get("liveportrait") == 1 and kinds.get("generator") == 1 and kinds.get("audio_encoder") == 1
+
+
+def test_save_load_motion_paste_back_and_video_file(comfy_env, image, audio):
+    r = _chain(image, audio, "playmate_random_init.safetensors", seed=5)
+    motion = r["motion"]
+    saved = call("PlaymateSaveMotion", motion=motion, filename_prefix="playmate/motion")[0]
+    assert saved.endswith("_00001.safetensors")
+    choices = nodes.NODE_CLASS_MAPPINGS["PlaymateLoadMotion"].INPUT_TYPES()["required"]["motion_file"][0]
+    name = [c for c in choices if c.endswith("motion_00001.safetensors")][0]
+    loaded, n, fps = call("PlaymateLoadMotion", motion_file=name)
+    assert n == motion.num_frames and fps == motion.fps
+    assert torch.equal(loaded.exp, motion.exp) and torch.equal(loaded.yaw, motion.yaw)
+
+    crops, _, _ = call("PlaymateRender", liveportrait=r["lp"], source=r["source"], motion=motion, stitching=True,
+                       paste_back=False, batch_size=2)
+    assert tuple(crops.shape) == (n, 512, 512, 3)
+    pasted, mask = call("PlaymatePasteBack", source=r["source"], images=crops)
+    assert tuple(pasted.shape) == (n, 512, 512, 3) and tuple(mask.shape[-2:]) == (512, 512)
+    assert float(mask.max()) == pytest.approx(1.0, abs=1e-3) and float(mask[..., :5, :5].max()) == 0.0
+    # the separate Paste Back node gives the frames the Render node pasted itself
+    assert float((pasted - r["images"]).abs().max()) < 1e-5
+
+    (path,) = call("PlaymateRenderToVideo", liveportrait=r["lp"], source=r["source"], motion=motion,
+                   stitching=True, paste_back=True, batch_size=4, filename_prefix="playmate/video", audio=audio)
+    frames, fps, audio_s, size = probe(path)
+    assert frames == n and fps == pytest.approx(FPS) and size == (512, 512)
+    assert abs(audio_s - n / FPS) <= 1024 / audio["sample_rate"] + 1e-3
+
+
+def test_motion_from_video(comfy_env):
+    from media import megamind_video, read_frames
+    frames = np.stack(read_frames(megamind_video(), 10, 4)).astype(np.float32) / 255.0
+    (lp,) = call("PlaymateLoadLivePortrait", precision="fp32")
+    motion, n = call("PlaymateMotionFromVideo", liveportrait=lp, images=torch.from_numpy(frames), fps=24.0,
+                     face_index=0)
+    assert n == 4 and motion.drive == "relative" and motion.fps == 24.0
+    assert motion.extra["driving_eye_ratio"].shape == (4, 2)
+    assert torch.isfinite(motion.exp).all() and motion.exp.abs().max() > 0
+
+
+def test_cli_animate_bundled_example(test_models, tmp_path):
+    """The README's main job on the bundled example (synthetic weights): exact frames, fps, audio."""
+    out = tmp_path / "example.mp4"
+    fps = 2.0
+    cmd = [sys.executable, "-m", "playmate", "animate", "--source", str(ROOT / "examples" / "astronaut.jpg"),
+           "--audio", str(ROOT / "examples" / "speech.wav"), "--out", str(out), "--models", str(test_models),
+           "--generator", str(test_models / "playmate" / "playmate_random_init.safetensors"),
+           "--fps", str(fps), "--steps", "3", "--emotion", "happy"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from playmate.audio import load_audio
+    waveform, sr = load_audio(ROOT / "examples" / "speech.wav")
+    n = round(waveform.shape[-1] / sr * fps)
+    frames, got_fps, audio_s, size = probe(out)
+    assert frames == n and got_fps == pytest.approx(fps) and size == (512, 512)
+    assert abs(audio_s - n / fps) <= 1024 / 16000 + 1e-3
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
