@@ -385,6 +385,10 @@ def load_audio_encoder(name_or_folder=None, models_dir=None, device="cpu", dtype
 
 def _from_pretrained(cls, source, name, device, dtype, local_files_only):
     import json
+    from transformers.utils import logging as hf_logging
+    bars = hf_logging.is_progress_bar_enabled()
+    if local_files_only and bars:  # no per-tensor "Loading weights" bar for a local folder
+        hf_logging.disable_progress_bar()
     try:
         model = cls.from_pretrained(str(source), local_files_only=local_files_only)
     except Exception as exc:
@@ -392,6 +396,9 @@ def _from_pretrained(cls, source, name, device, dtype, local_files_only):
                              "files (%s) in models/%s/%s." % (name, source, str(exc).splitlines()[0] if str(exc) else
                                                               type(exc).__name__, ", ".join(ENCODER_FILES),
                                                               ENCODER_FOLDER, name)) from None
+    finally:
+        if local_files_only and bars:
+            hf_logging.enable_progress_bar()
     normalize = True
     pre = Path(str(source)) / "preprocessor_config.json"
     if pre.is_file():

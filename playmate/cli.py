@@ -1,11 +1,14 @@
 """`python -m playmate <command>`: the command-line front end.
 
 Errors the user can fix (PlaymateError) print one line to stderr and exit 2;
-anything else prints one line too, unless --debug asks for the traceback.
+anything else prints one line too, unless --debug asks for the traceback (and
+the native libraries' own log lines, which are hidden otherwise).
 Outputs are written under a temporary name and renamed when complete.
 """
 
 import argparse
+import contextlib
+import os
 import sys
 
 
@@ -70,6 +73,29 @@ def build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send what native libraries write straight to file descriptor 2 (MediaPipe's and
+    TensorFlow Lite's start-up log lines) to the null device, while Python's ``sys.stderr``
+    (our messages, progress, warnings) keeps writing to the real stderr."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(real), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
+                      errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)
+        os.close(real)
+        sys.stderr.close()
+        sys.stderr = python_stderr
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -78,7 +104,8 @@ def main(argv=None):
     try:
         import importlib
         func = getattr(importlib.import_module(module_name), func_name)
-        func(args)
+        with contextlib.nullcontext() if args.debug else quiet_native_stderr():
+            func(args)
     except PlaymateError as exc:
         if args.debug:
             raise

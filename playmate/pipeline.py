@@ -234,6 +234,9 @@ def audio_clip(waveform, sample_rate, fps=25.0, encoder=None, encoder_output=Non
     if not np.isfinite(float(fps)) or float(fps) <= 0:
         raise InputError("fps must be a positive number, got %r." % (fps,))
     waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    if waveform.numel() == 0:  # (reshape(-1) below cannot size an empty clip)
+        raise InputError("The audio contains no samples (shape %s): connect a clip with speech."
+                         % (tuple(waveform.shape),))
     audio_16k = audio_lib.comfy_audio_to_mono16k({"waveform": waveform.reshape(1, -1, waveform.shape[-1]),
                                                  "sample_rate": int(sample_rate)})
     n = audio_lib.num_frames(audio_16k.shape[-1], 16000, fps)
@@ -373,10 +376,17 @@ def cli_animate(args):
     motion, clip = _cli_motion(args, source.kp_info, device)
     paste = None if args.no_paste_back else Compositor(source)
 
+    shown = []
+
     def progress(done, n, _frame):
+        shown.append(done)
         print("\rrendering %d/%d frames" % (done, n), end="", file=sys.stderr, flush=True)
 
-    with VideoWriter(args.out, motion.fps, audio=clip.original) as writer:
-        for _, frames in render(lp, source, motion, batch_size=args.batch_size, progress=progress):
-            writer.write(frames if paste is None else paste(frames))
-    print("\nwrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps), file=sys.stderr)
+    try:
+        with VideoWriter(args.out, motion.fps, audio=clip.original) as writer:
+            for _, frames in render(lp, source, motion, batch_size=args.batch_size, progress=progress):
+                writer.write(frames if paste is None else paste(frames))
+    finally:
+        if shown:  # end the progress line, so that an error message gets a line of its own
+            print(file=sys.stderr)
+    print("wrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps), file=sys.stderr)

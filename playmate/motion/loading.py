@@ -19,6 +19,9 @@ def generator_kind(path):
     """
     from .joyvasa import looks_like_joyvasa
     path = Path(path)
+    if path.is_dir() and path.suffix in (".safetensors", ".pt", ".pth", ".pkl"):
+        raise ModelFileError("Expected the motion generator file '%s' but found a folder there: remove or "
+                             "rename it, or choose the generator file itself." % path)
     if path.is_dir() or not path.suffix or looks_like_joyvasa(path):
         return "joyvasa"
     if path.suffix != ".safetensors":

@@ -180,6 +180,9 @@ class Motion:
             fps = float(meta.get("fps", "25"))
         except ValueError:
             raise InputError("MOTION file '%s' has an unreadable fps %r." % (path, meta.get("fps"))) from None
-        return cls(**{n: tensors[n] for n in FIELDS}, fps=fps, drive=meta.get("drive", "absolute"),
-                   extra={k[6:]: v for k, v in tensors.items() if k.startswith("extra.")},
-                   info=json.loads(meta.get("info", "{}")))
+        try:
+            return cls(**{n: tensors[n] for n in FIELDS}, fps=fps, drive=meta.get("drive", "absolute"),
+                       extra={k[6:]: v for k, v in tensors.items() if k.startswith("extra.")},
+                       info=json.loads(meta.get("info", "{}")))
+        except InputError as exc:  # name the file in the message
+            raise InputError("MOTION file '%s': %s" % (path, exc)) from None
