@@ -11,11 +11,6 @@ MODULES = ("loaders", "source", "audio_nodes", "motion_nodes", "render", "all_in
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}
 for _name in MODULES:
-    try:
-        _module = importlib.import_module("." + _name, __name__)
-    except ModuleNotFoundError as _exc:  # a module not written yet
-        if _exc.name != __name__ + "." + _name:
-            raise
-        continue
+    _module = importlib.import_module("." + _name, __name__)
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
