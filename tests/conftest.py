@@ -62,5 +62,5 @@ def astronaut():
 @pytest.fixture(scope="session")
 def example_speech():
     from playmate.audio import load_audio
-    waveform, sr = load_audio(ROOT / "examples" / "speech.wav")
+    waveform, sr = load_audio(ROOT / "example_media" / "speech.wav")
     return waveform, sr

@@ -506,7 +506,7 @@ CLI_CASES = {  # case -> (command, extra arguments, words the one-line message m
     "pickle_runs_code": ("motion", ["--audio", "{tmp}/speech.wav", "--models", "{models}",
                                     "--generator", "{tmp}/joyvasa/motion_generator_hubert_chinese.pt"],
                          ["Refusing", "motion_generator_hubert_chinese.pt"]),
-    "missing_liveportrait": ("animate", ["--source", "{root}/examples/astronaut.jpg", "--audio", "{tmp}/speech.wav",
+    "missing_liveportrait": ("animate", ["--source", "{root}/example_media/astronaut.jpg", "--audio", "{tmp}/speech.wav",
                                          "--models", "{tmp}/empty_models"],
                              ["Missing LivePortrait model file", "empty_models", "huggingface.co"]),
 }

@@ -183,14 +183,14 @@ def test_cli_animate_bundled_example(test_models, tmp_path):
     """The README's main job on the bundled example (synthetic weights): exact frames, fps, audio."""
     out = tmp_path / "example.mp4"
     fps = 2.0
-    cmd = [sys.executable, "-m", "playmate", "animate", "--source", str(ROOT / "examples" / "astronaut.jpg"),
-           "--audio", str(ROOT / "examples" / "speech.wav"), "--out", str(out), "--models", str(test_models),
+    cmd = [sys.executable, "-m", "playmate", "animate", "--source", str(ROOT / "example_media" / "astronaut.jpg"),
+           "--audio", str(ROOT / "example_media" / "speech.wav"), "--out", str(out), "--models", str(test_models),
            "--generator", str(test_models / "playmate" / "playmate_random_init.safetensors"),
            "--fps", str(fps), "--steps", "3", "--emotion", "happy"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     from playmate.audio import load_audio
-    waveform, sr = load_audio(ROOT / "examples" / "speech.wav")
+    waveform, sr = load_audio(ROOT / "example_media" / "speech.wav")
     n = round(waveform.shape[-1] / sr * fps)
     frames, got_fps, audio_s, size = probe(out)
     assert frames == n and got_fps == pytest.approx(fps) and size == (512, 512)

@@ -50,7 +50,7 @@ from nodes.loaders import DEFAULT_ENCODER, JOYVASA_CHOICE as JOYVASA  # noqa: E4
 PLAYMATE_FILE_INPUTS = {"PlaymateLoadMotionGenerator": ["generator"], "Playmate": ["generator"],
                         "PlaymateLoadAudioEncoder": ["encoder"], "PlaymateLoadMotion": ["motion_file"]}
 
-# Example inputs (examples/ ships astronaut.jpg and speech.wav; the others are the user's own).
+# Example inputs (example_media/ ships astronaut.jpg and speech.wav; the others are the user's own).
 PORTRAIT = "astronaut.jpg"
 SPEECH = "speech.wav"
 LONG_SPEECH = "long_speech.wav"
@@ -108,6 +108,8 @@ class Out:
 
 
 class Node:
+    """One node of a :class:`Graph` (``pos`` and ``size`` are filled in by :func:`layout`)."""
+
     def __init__(self, graph, node_id, node_type, col, align, title, values, size=None):
         self.graph, self.id, self.type = graph, node_id, node_type
         self.col, self.align, self.title, self.values = col, align, title, values
@@ -543,7 +545,6 @@ def paste_back_full_photo(g):
                    audio_features=features["audio_features"])
     render = g.add("PlaymateRender", col=3, liveportrait=lp["liveportrait"], source=source["source"],
                    motion=motion["motion"], paste_back=False, audio=audio["AUDIO"])
-    g.add("PreviewImage", col=4, title="Rendered face crops", images=render["images"])
     paste = g.add("PlaymatePasteBack", col=4, source=source["source"], images=render["images"])
     _video_out(g, 5, paste["images"], render["fps"], render["audio"], "playmate/full_photo")
     g.note("Render makes 512x512 face crops (paste_back off); Paste Back puts them into the full-resolution "

@@ -247,6 +247,10 @@ class LivePortrait(nn.Module):
     def device(self):
         return self.spade.fc.weight.device
 
+    @device.setter
+    def device(self, value):
+        """Ignored: the device is where the weights are (ComfyUI's ModelPatcher assigns it)."""
+
     @property
     def dtype(self):
         return self.spade.fc.weight.dtype

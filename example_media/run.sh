@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --disable-pip-version-check -q torch==2.13.0
 python3 -m pip install --disable-pip-version-check -q -r requirements.txt
 
-job=(--source examples/astronaut.jpg --audio examples/speech.wav --out output/example.mp4 "$@")
+job=(--source example_media/astronaut.jpg --audio example_media/speech.wav --out output/example.mp4 "$@")
 if python3 -m playmate animate --models "${PLAYMATE_MODELS:-models}" "${job[@]}"; then
     exit 0
 fi
