@@ -57,6 +57,15 @@ def default_folder(name):
     return folder_paths_for(name)[0]
 
 
+def folder_with(name, pattern):
+    """The first configured folder of ``name`` (extra_model_paths.yaml included) holding a file
+    matching ``pattern``; else the default folder, where missing files get downloaded."""
+    for folder in folder_paths_for(name):
+        if folder.is_dir() and any(folder.glob(pattern)):
+            return folder
+    return default_folder(name)
+
+
 def models_root():
     """The models folder that holds our sub-folders (ComfyUI/models outside tests)."""
     return default_folder("playmate").parent
@@ -160,6 +169,19 @@ class Managed:
         # Whole-module moves: partial (lowvram) loading only works for comfy.ops layers.
         mm.load_models_gpu([self._patcher], force_full_load=True)
         return self.obj
+
+
+def managed(obj):
+    """The one :class:`Managed` wrapper of ``obj``, kept on the object itself.
+
+    The shared model cache holds the plain model (the library's own functions return it from the
+    same cache keys), so only the wrapper belongs to the nodes; it lives as long as the model.
+    """
+    wrapper = getattr(obj, "_playmate_managed", None)
+    if wrapper is None:
+        wrapper = Managed(obj)
+        obj._playmate_managed = wrapper
+    return wrapper
 
 
 # ------------------------------------------------------- progress/interrupt

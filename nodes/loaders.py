@@ -1,11 +1,12 @@
 """Loader nodes: LivePortrait, motion generator, audio encoder.
 
 Loaders return handles; the weights are loaded once per (files, precision, device)
-through the library's shared cache, whichever node asks, and are moved to the
-GPU through ComfyUI's model management only when a node uses them.
+through the library's shared cache (the same entries the library's own loaders use),
+whichever node asks, and are moved to the GPU through ComfyUI's model management
+only when a node uses them.
 """
 
-from playmate.cache import MODELS, file_key
+from playmate.cache import MODELS
 
 from . import comfy_bridge as cb
 
@@ -23,11 +24,9 @@ class LivePortraitHandle:
         self._managed = None
 
     def _load(self):
-        from playmate.liveportrait import loader
-        key = ("liveportrait", file_key(*loader.checkpoint_paths(self.folder)), self.precision,
-               str(cb.offload_device()))
-        return MODELS.get(key, lambda: cb.Managed(loader.load_liveportrait(
-            self.folder, device=cb.offload_device(), precision=self.precision)))
+        from playmate import pipeline
+        return cb.managed(pipeline.load_liveportrait(self.folder, device=cb.offload_device(),
+                                                     precision=self.precision))
 
     def use(self):
         """The networks on the compute device (loaded on first use, shared by every node)."""
@@ -41,9 +40,8 @@ class GeneratorHandle:
         self.path = path
 
     def _load(self):
-        from playmate.motion import loading
-        key = ("generator", file_key(self.path), str(cb.offload_device()))
-        return MODELS.get(key, lambda: cb.Managed(loading.load_generator(self.path, device=cb.offload_device())))
+        from playmate import pipeline
+        return cb.managed(pipeline.load_generator(self.path, device=cb.offload_device()))
 
     def use(self):
         return self._load().use()
@@ -58,9 +56,9 @@ class AudioEncoderHandle:
     def use(self):
         from playmate.audio import load_audio_encoder
         key = ("audio_encoder", self.name, str(cb.offload_device()))
-        managed = MODELS.get(key, lambda: cb.Managed(load_audio_encoder(
-            self.name, models_dir=cb.models_root(), device=cb.offload_device())))
-        return managed.use()
+        encoder = MODELS.get(key, lambda: load_audio_encoder(self.name, models_dir=cb.models_root(),
+                                                             device=cb.offload_device()))
+        return cb.managed(encoder).use()
 
 
 class PlaymateLoadLivePortrait:
@@ -80,7 +78,7 @@ class PlaymateLoadLivePortrait:
         }}
 
     def load(self, precision):
-        return (LivePortraitHandle(cb.default_folder("liveportrait"), precision),)
+        return (LivePortraitHandle(cb.folder_with("liveportrait", "**/warping_module.*"), precision),)
 
 
 class PlaymateLoadMotionGenerator:

@@ -10,7 +10,7 @@ from . import comfy_bridge as cb
 
 
 def detector():
-    return pipeline.face_detector(cb.default_folder("mediapipe"))
+    return pipeline.face_detector(cb.folder_with("mediapipe", "face_landmarker.task"))
 
 
 def image_batch(image, name):
