@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,7 +23,7 @@ from conftest import ROOT
 
 import nodes
 from playmate import pipeline
-from playmate.errors import InputError, ModelFileError, PlaymateError
+from playmate.errors import InputError, ModelFileError
 from playmate.motion.types import FORMAT_VERSION, Motion
 
 GENERATOR = "playmate_random_init.safetensors"
