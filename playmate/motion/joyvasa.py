@@ -704,15 +704,15 @@ class JoyVASAGenerator:
 
     # -------------------------------------------------------------- interface
     def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=DEFAULT_CFG_AUDIO,
-                 cfg_emotion=0.0, emotion=None, seed=0, pe="legacy", smooth=True, progress=None,
-                 noise=None, trace=None):
+                 cfg_emotion=0.0, emotion=None, intensity=1.0, seed=0, pe="legacy", smooth=True,
+                 progress=None, noise=None, trace=None):
         """Audio (16 kHz mono float32 [T]) -> MOTION (drive "relative", ``fps`` frames per second).
 
         ``source`` is not used (JoyVASA does not condition on the face).  ``steps``:
         None = the file's 50; fewer = the same ancestral sampler on evenly strided
         steps.  ``cfg_audio``: classifier-free guidance scale (upstream 2.8).
-        Emotion inputs are ignored (``supports_emotion`` is False) and noted in
-        ``info``.  ``noise``: optional iterable of tensors served in upstream's draw
+        Emotion inputs (``emotion``, ``cfg_emotion``, ``intensity``) are ignored
+        (``supports_emotion`` is False) and noted in ``info``.  ``noise``: optional iterable of tensors served in upstream's draw
         order (x_T, then per window one [1, n_motions, D] draw per step except the
         last) instead of the seeded generator.  ``progress(done, total)`` is called
         after every denoising step.  ``trace`` (a dict, for parity checks) receives the
