@@ -10,12 +10,11 @@ the 8 MEAD emotions, with the scores they came from).  Model folders (ComfyUI/mo
 
 import os
 
-from playmate import pipeline
 from playmate.cache import MODELS, file_key
 from playmate.errors import InputError
 
 from . import comfy_bridge as cb
-from .motion_nodes import POSE_MODES
+from .motion_nodes import PlaymateSampleMotion, sample_motion
 
 ZERO_SHOT = "zero-shot (no file)"
 NO_FILES = "(no files yet)"
@@ -67,27 +66,35 @@ def _emotion_space(relative):
     return MODELS.get(("emotion_space", file_key(path)), lambda: load_emotion_space(path))
 
 
+def _temperature_input():
+    return ("FLOAT", {"default": 0.05, "min": 0.005, "max": 2.0, "step": 0.005, "tooltip":
+                      "Softmax temperature: small = one dominant emotion, large = an even mixture."})
+
+
 def _weights_text(estimate):
     return "%s\nmixture: %s" % (estimate.summary(), estimate.mixture())
 
 
-class PlaymateEmotionFromText:
-    DESCRIPTION = ("Turns a text prompt ('a big happy grin', 'furious and shouting') into emotion weights over the "
-                   "8 MEAD emotions for the Advanced Sample Motion node. Zero-shot: cosine similarity of the prompt's "
-                   "sentence embedding (all-MiniLM-L6-v2) to written descriptions of each emotion, softmax with the "
-                   "temperature. With a trained emotion space file the prompt goes through its text head instead.")
+class _EmotionNode:
+    """What the two emotion estimators share: category, FUNCTION and outputs."""
     CATEGORY = "Playmate/Emotion"
     FUNCTION = "estimate"
     RETURN_TYPES = ("PLAYMATE_EMOTION", "STRING")
     RETURN_NAMES = ("emotion", "weights")
+
+
+class PlaymateEmotionFromText(_EmotionNode):
+    DESCRIPTION = ("Turns a text prompt ('a big happy grin', 'furious and shouting') into emotion weights over the "
+                   "8 MEAD emotions for the Advanced Sample Motion node. Zero-shot: cosine similarity of the prompt's "
+                   "sentence embedding (all-MiniLM-L6-v2) to written descriptions of each emotion, softmax with the "
+                   "temperature. With a trained emotion space file the prompt goes through its text head instead.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "text": ("STRING", {"multiline": True, "default": "a big happy grin",
                                 "tooltip": "Describe the emotion in plain words (English)."}),
-            "temperature": ("FLOAT", {"default": 0.05, "min": 0.005, "max": 2.0, "step": 0.005, "tooltip":
-                            "Softmax temperature: small = one dominant emotion, large = an even mixture."}),
+            "temperature": _temperature_input(),
             "emotion_space": ([ZERO_SHOT] + _files(EMOTION_FOLDER), {"default": ZERO_SHOT, "tooltip":
                               "zero-shot needs no training; or a trained emotion space from models/playmate_emotion."}),
         }}
@@ -100,14 +107,10 @@ class PlaymateEmotionFromText:
         return (estimate, _weights_text(estimate))
 
 
-class PlaymateEmotionFromAudio:
+class PlaymateEmotionFromAudio(_EmotionNode):
     DESCRIPTION = ("Estimates the emotion of a reference clip (any speech recording with the wanted mood) with a "
                    "trained emotion space: its Wav2Vec2 features are pooled and compared with the 8 emotion anchors. "
                    "Use the emotion in Advanced Sample Motion; the speech that drives the lips can be another clip.")
-    CATEGORY = "Playmate/Emotion"
-    FUNCTION = "estimate"
-    RETURN_TYPES = ("PLAYMATE_EMOTION", "STRING")
-    RETURN_NAMES = ("emotion", "weights")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -117,8 +120,7 @@ class PlaymateEmotionFromAudio:
                               "Wav2Vec2 from Load Audio Encoder: the one the emotion space was trained with."}),
             "emotion_space": (_files(EMOTION_FOLDER) or [NO_FILES], {"tooltip":
                               "A trained emotion space from models/playmate_emotion."}),
-            "temperature": ("FLOAT", {"default": 0.05, "min": 0.005, "max": 2.0, "step": 0.005, "tooltip":
-                            "Softmax temperature: small = one dominant emotion, large = an even mixture."}),
+            "temperature": _temperature_input(),
         }}
 
     def estimate(self, reference_audio, audio_encoder, emotion_space, temperature):
@@ -156,24 +158,14 @@ class PlaymateSampleMotionAdvanced:
 
     @classmethod
     def INPUT_TYPES(cls):
+        base = PlaymateSampleMotion.INPUT_TYPES()
+        kind, options = base["required"]["emotion"]
         return {"required": {
-            "generator": ("PLAYMATE_GENERATOR", {"tooltip": "From Load Motion Generator."}),
-            "source": ("PLAYMATE_SOURCE", {"tooltip": "The face: its pose is the reference for the head motion."}),
-            "audio_features": ("PLAYMATE_AUDIO_FEATURES", {"tooltip": "From Audio Features."}),
-            "emotion": (list(pipeline.EMOTIONS), {"default": "neutral", "tooltip":
-                        "One of the 8 MEAD emotions (ignored when emotion_vector is connected)."}),
-            "intensity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
-                                    "tooltip": "Emotion strength (0 = none)."}),
-            "cfg_audio": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 10.0, "step": 0.1,
-                                    "tooltip": "Audio guidance w_a: higher = stronger lip sync."}),
-            "cfg_emotion": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
-                                      "tooltip": "Emotion guidance w_e: higher = stronger emotion, weaker lip sync."}),
-            "steps": ("INT", {"default": 25, "min": 1, "max": 200, "tooltip": "Diffusion sampling steps."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Same seed, same motion."}),
-            "pose_mode": (POSE_MODES, {"default": "generated", "tooltip":
-                          "generated: head moves with the speech; frozen: head stays at the source pose."}),
+            **base["required"],
+            "emotion": (kind, dict(options, tooltip="One of the 8 MEAD emotions (ignored when emotion_vector is "
+                                                    "connected).")),
         }, "optional": {
-            "audio_encoder": ("PLAYMATE_AUDIO_ENCODER", {"tooltip": "Only needed if Audio Features had none."}),
+            **base["optional"],
             "emotion_vector": ("PLAYMATE_EMOTION", {"tooltip":
                                "From Emotion From Text / Emotion From Audio: replaces the emotion list."}),
             "lip_classifier": ([NO_CLASSIFIER] + _files(LIPSYNC_FOLDER), {"default": NO_CLASSIFIER, "tooltip":
@@ -188,7 +180,6 @@ class PlaymateSampleMotionAdvanced:
     def sample(self, generator, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
                pose_mode, audio_encoder=None, emotion_vector=None, lip_classifier=NO_CLASSIFIER,
                lip_guidance_scale=0.0, lip_guidance_mode="every_step"):
-        from playmate.motion import controls
         gen = generator.use()
         if emotion_vector is not None:
             emotion = emotion_vector.weights
@@ -204,14 +195,8 @@ class PlaymateSampleMotionAdvanced:
             classifier = MODELS.get(("lip_classifier", file_key(path), str(gen.device)),
                                     lambda: load_lip_classifier(path, device=gen.device))
             gen = _WithLipGuidance(gen, LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode))
-        progress = cb.Progress(int(steps))
-        motion = pipeline.sample_motion(
-            gen, audio_features, source.kp_info, emotion=emotion, intensity=intensity, cfg_audio=cfg_audio,
-            cfg_emotion=cfg_emotion, steps=steps, seed=seed,
-            audio_encoder=None if audio_encoder is None else audio_encoder.use(),
-            progress=lambda done, total: progress(done, total))
-        motion = controls.head_pose(motion, mode=pose_mode, source=source)
-        return (motion, motion.num_frames, motion.fps)
+        return sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
+                             pose_mode, audio_encoder)
 
 
 NODE_CLASS_MAPPINGS = {

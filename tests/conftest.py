@@ -53,6 +53,15 @@ def test_models(tmp_path_factory):
     return out
 
 
+@pytest.fixture()
+def comfy_env(test_models, tmp_path, monkeypatch):
+    """ComfyUI's model, output and input folders for the nodes: the test models, tmp_path/output, tmp_path/input."""
+    monkeypatch.setenv("PLAYMATE_MODELS", str(test_models))
+    monkeypatch.setenv("PLAYMATE_OUTPUT", str(tmp_path / "output"))
+    monkeypatch.setenv("PLAYMATE_INPUT", str(tmp_path / "input"))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def astronaut():
     from skimage import data

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from nodetools import call
 
 import nodes
 from playmate import pipeline
@@ -29,25 +30,6 @@ from playmate.motion.types import FORMAT_VERSION, Motion
 GENERATOR = "playmate_random_init.safetensors"
 LP_FILES = ("appearance_feature_extractor", "motion_extractor", "warping_module", "spade_generator",
             "stitching_retargeting_module")
-
-
-def call(node_id, **kwargs):
-    """Call a node like ComfyUI's executor: check the inputs against INPUT_TYPES, run FUNCTION."""
-    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
-    spec = cls.INPUT_TYPES()
-    declared = {**spec.get("required", {}), **spec.get("optional", {})}
-    assert set(spec.get("required", {})) <= set(kwargs), "missing required inputs of %s" % node_id
-    assert set(kwargs) <= set(declared), "undeclared inputs for %s" % node_id
-    for name, value in kwargs.items():
-        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
-        if isinstance(kind, list):
-            assert value in kind, (node_id, name, value)
-        elif kind in ("INT", "FLOAT"):
-            assert options.get("min", -np.inf) <= value <= options.get("max", np.inf), (node_id, name, value)
-    out = getattr(cls(), cls.FUNCTION)(**kwargs)
-    result = out["result"] if isinstance(out, dict) else out
-    assert isinstance(result, tuple) and len(result) == len(cls.RETURN_TYPES)
-    return result
 
 
 def declared_range(node_id, name):
@@ -68,14 +50,6 @@ def raises(exc_type, func, *words):
 
 
 # ------------------------------------------------------------------- fixtures
-@pytest.fixture()
-def comfy_env(test_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYMATE_MODELS", str(test_models))
-    monkeypatch.setenv("PLAYMATE_OUTPUT", str(tmp_path / "output"))
-    monkeypatch.setenv("PLAYMATE_INPUT", str(tmp_path / "input"))
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def detector(test_models):
     return pipeline.face_detector(test_models / "mediapipe")

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nodetools import call
 from playmate.errors import InputError, ModelFileError
 from playmate.motion.dit import EMOTIONS
 from playmate.motion.emotion_space import (EMOTION_DESCRIPTIONS, EmotionSpace,
@@ -243,20 +244,6 @@ def test_cli_trains_an_emotion_space(trained, minilm_dir, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ nodes
-def call(node_id, **kwargs):
-    from nodes import emotion_nodes
-    cls = emotion_nodes.NODE_CLASS_MAPPINGS[node_id]
-    spec = cls.INPUT_TYPES()
-    declared = {**spec.get("required", {}), **spec.get("optional", {})}
-    assert set(spec.get("required", {})) <= set(kwargs) <= set(declared), node_id
-    for name, value in kwargs.items():
-        if isinstance(declared[name][0], list):
-            assert value in declared[name][0], (node_id, name, value)
-    result = getattr(cls(), cls.FUNCTION)(**kwargs)
-    assert isinstance(result, tuple) and len(result) == len(cls.RETURN_TYPES)
-    return result
-
-
 def test_node_definitions():
     from nodes import emotion_nodes
     assert set(emotion_nodes.NODE_CLASS_MAPPINGS) == set(emotion_nodes.NODE_DISPLAY_NAME_MAPPINGS) == {

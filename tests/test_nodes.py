@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from nodetools import call
 
 import nodes
 from playmate.cache import MODELS
@@ -17,33 +18,6 @@ from playmate.video import probe
 
 FPS = 12.5
 SECONDS = 0.16  # -> 2 frames: rendering on 2 CPU cores costs seconds per frame
-
-
-def call(node_id, **kwargs):
-    """Call a node like ComfyUI's executor: check the inputs against INPUT_TYPES, run FUNCTION."""
-    cls = nodes.NODE_CLASS_MAPPINGS[node_id]
-    spec = cls.INPUT_TYPES()
-    declared = {**spec.get("required", {}), **spec.get("optional", {})}
-    assert set(spec.get("required", {})) <= set(kwargs), "missing required inputs of %s" % node_id
-    assert set(kwargs) <= set(declared), "undeclared inputs for %s: %s" % (node_id, set(kwargs) - set(declared))
-    for name, value in kwargs.items():
-        kind, options = declared[name][0], (declared[name][1] if len(declared[name]) > 1 else {})
-        if isinstance(kind, list):
-            assert value in kind, (node_id, name, value)
-        elif kind in ("INT", "FLOAT"):
-            assert options.get("min", -np.inf) <= value <= options.get("max", np.inf), (node_id, name, value)
-    out = getattr(cls(), cls.FUNCTION)(**kwargs)
-    result = out["result"] if isinstance(out, dict) else out
-    assert isinstance(result, tuple) and len(result) == len(cls.RETURN_TYPES)
-    return result
-
-
-@pytest.fixture()
-def comfy_env(test_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYMATE_MODELS", str(test_models))
-    monkeypatch.setenv("PLAYMATE_OUTPUT", str(tmp_path / "output"))
-    monkeypatch.setenv("PLAYMATE_INPUT", str(tmp_path / "input"))
-    return tmp_path
 
 
 @pytest.fixture(scope="module")

@@ -33,19 +33,20 @@ no emotion at all leave the stage-1 prediction exactly unchanged.
 """
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..safeio import ModelConfig
 from .normalization import EXP_DIM, IDENTITY_DIM, MOTION_DIM, POSE_DIM
 
 EMOTIONS = ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised")
 
 
 @dataclass
-class PlaymateConfig:
+class PlaymateConfig(ModelConfig):
     width: int = 512
     depth: int = 8
     heads: int = 8
@@ -85,21 +86,6 @@ class PlaymateConfig:
         """A small model for tests and CPU experiments (16-d audio features, 2 layers)."""
         return cls(width=64, depth=2, heads=4, conv_kernel=5, ffn_mult=2, window=24, prev=4,
                    crossfade=4, audio_dim=16, audio_layers=[1, 2], emotion_dim=16)
-
-    @classmethod
-    def preset(cls, name):
-        presets = {"full": cls.full, "tiny": cls.tiny}
-        if name not in presets:
-            raise ValueError("unknown config %r (choose %s)" % (name, ", ".join(presets)))
-        return presets[name]()
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def modulate(x, shift, scale):

@@ -33,7 +33,7 @@ scores and weights for inspection.
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, ModelFileError
-from ..safeio import atomic_path
+from ..safeio import ModelConfig, load_model_file, save_model_file
 from .dit import EMOTIONS
 
 DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -288,7 +288,9 @@ class ZeroShotTextEmotion:
 
 # --------------------------------------------------------- trained space
 @dataclass
-class EmotionSpaceConfig:
+class EmotionSpaceConfig(ModelConfig):
+    KIND = "emotion-space config"
+
     dim: int = 64                       # D of the space
     hidden: int = 256                   # width of the projection heads
     text_dim: int = 384                 # sentence embedding size
@@ -308,21 +310,6 @@ class EmotionSpaceConfig:
     def tiny(cls):
         """Small heads for tests (16-d audio features of 2 layers)."""
         return cls(dim=16, hidden=64, audio_dim=16, audio_layers=[1, 2])
-
-    @classmethod
-    def preset(cls, name):
-        presets = {"full": cls, "tiny": cls.tiny}
-        if name not in presets:
-            raise ValueError("unknown emotion-space config %r (choose %s)" % (name, ", ".join(presets)))
-        return presets[name]()
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _mlp(d_in, width, d_out):
@@ -423,41 +410,18 @@ class EmotionSpace(nn.Module):
 
 def save_emotion_space(path, model, info=None):
     """Write an emotion space (safetensors + JSON metadata), atomically."""
-    from safetensors.torch import save_file
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(model.cfg.to_dict()),
-            "emotions": json.dumps(list(EMOTIONS)), "info": json.dumps(info or {}, sort_keys=True)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return Path(path)
+    return save_model_file(path, model, FORMAT, FORMAT_VERSION, {"emotions": json.dumps(list(EMOTIONS))}, info)
+
+
+def _build_emotion_space(meta):
+    cfg = EmotionSpaceConfig.from_dict(json.loads(meta["config"]))
+    if json.loads(meta.get("emotions", json.dumps(list(EMOTIONS)))) != list(EMOTIONS):
+        raise ValueError("emotion list differs from %s" % (EMOTIONS,))
+    return EmotionSpace(cfg)
 
 
 def load_emotion_space(path, device="cpu"):
     """An :class:`EmotionSpace` (eval mode, no gradients) from its file; ModelFileError if unusable."""
-    from safetensors import safe_open
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError("Emotion space '%s' does not exist: train one with `python -m playmate.train "
-                             "emotion-space` or choose the zero-shot mode." % path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:
-        raise ModelFileError("'%s' is not a readable safetensors file (%s): re-train it." % (path, exc)) from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError("'%s' is not a Playmate emotion space (metadata format %r)." % (path, meta.get("format")))
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-        raise ModelFileError("Emotion space '%s' has format version %s; this Playmate reads up to %d: update "
-                             "Playmate." % (path, meta.get("format_version"), FORMAT_VERSION))
-    try:
-        cfg = EmotionSpaceConfig.from_dict(json.loads(meta["config"]))
-        if json.loads(meta.get("emotions", json.dumps(list(EMOTIONS)))) != list(EMOTIONS):
-            raise ValueError("emotion list differs from %s" % (EMOTIONS,))
-        model = EmotionSpace(cfg)
-        model.load_state_dict(state)
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise ModelFileError("Emotion space '%s' is damaged or from another version (%s): re-train it."
-                             % (path, str(exc).splitlines()[0])) from None
-    model.info = json.loads(meta.get("info", "{}"))
-    return model.to(device).eval().requires_grad_(False)
+    return load_model_file(path, FORMAT, FORMAT_VERSION, "Emotion space",
+                           "train one with `python -m playmate.train emotion-space` or choose the zero-shot mode.",
+                           _build_emotion_space, device)

@@ -35,15 +35,14 @@ the classifier's normalisation differs from the generator's, the lips are mapped
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError, ModelFileError
-from ..safeio import atomic_path
+from ..errors import InputError
+from ..safeio import ModelConfig, load_model_file, save_model_file
 from .compose import LIP_KEYPOINTS
 from .dit import timestep_sinusoid
 
@@ -54,7 +53,9 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class LipClassifierConfig:
+class LipClassifierConfig(ModelConfig):
+    KIND = "lip-classifier config"
+
     hidden: int = 128
     blocks: int = 3
     kernel: int = 5
@@ -73,21 +74,6 @@ class LipClassifierConfig:
     @classmethod
     def tiny(cls):
         return cls(hidden=48, blocks=2, kernel=5, audio_dim=16, audio_layers=[1, 2])
-
-    @classmethod
-    def preset(cls, name):
-        presets = {"full": cls, "tiny": cls.tiny}
-        if name not in presets:
-            raise ValueError("unknown lip-classifier config %r (choose %s)" % (name, ", ".join(presets)))
-        return presets[name]()
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class _ConvBlock(nn.Module):
@@ -143,43 +129,20 @@ class LipSyncClassifier(nn.Module):
 
 def save_lip_classifier(path, model, info=None):
     """Write a lip classifier (safetensors + JSON metadata), atomically."""
-    from safetensors.torch import save_file
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": json.dumps(model.cfg.to_dict()),
-            "lip_dims": json.dumps(list(LIP_DIMS)), "info": json.dumps(info or {}, sort_keys=True)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return Path(path)
+    return save_model_file(path, model, FORMAT, FORMAT_VERSION, {"lip_dims": json.dumps(list(LIP_DIMS))}, info)
+
+
+def _build_lip_classifier(meta):
+    if json.loads(meta.get("lip_dims", "null")) != list(LIP_DIMS):
+        raise ValueError("its lip components %s are not %s" % (meta.get("lip_dims"), list(LIP_DIMS)))
+    return LipSyncClassifier(LipClassifierConfig.from_dict(json.loads(meta["config"])))
 
 
 def load_lip_classifier(path, device="cpu"):
     """A :class:`LipSyncClassifier` (eval mode, no gradients on its weights) from its file."""
-    from safetensors import safe_open
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError("Lip classifier '%s' does not exist: train one with `python -m playmate.train "
-                             "lip-classifier`, or set the lip guidance scale to 0." % path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:
-        raise ModelFileError("'%s' is not a readable safetensors file (%s): re-train it." % (path, exc)) from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError("'%s' is not a Playmate lip classifier (metadata format %r)." % (path, meta.get("format")))
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-        raise ModelFileError("Lip classifier '%s' has format version %s; this Playmate reads up to %d: update "
-                             "Playmate." % (path, meta.get("format_version"), FORMAT_VERSION))
-    try:
-        if json.loads(meta.get("lip_dims", "null")) != list(LIP_DIMS):
-            raise ValueError("its lip components %s are not %s" % (meta.get("lip_dims"), list(LIP_DIMS)))
-        model = LipSyncClassifier(LipClassifierConfig.from_dict(json.loads(meta["config"])))
-        model.load_state_dict(state)
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise ModelFileError("Lip classifier '%s' is damaged or from another version (%s): re-train it."
-                             % (path, str(exc).splitlines()[0])) from None
-    model.info = json.loads(meta.get("info", "{}"))
-    return model.to(device).eval().requires_grad_(False)
+    return load_model_file(path, FORMAT, FORMAT_VERSION, "Lip classifier",
+                           "train one with `python -m playmate.train lip-classifier`, or set the lip guidance "
+                           "scale to 0.", _build_lip_classifier, device)
 
 
 class LipGuidance:

@@ -18,9 +18,7 @@ accuracies of the final evaluation (whole clips and all texts), and ``RUN/log.js
 """
 
 import csv
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +29,9 @@ from ..errors import InputError
 from ..motion.dit import EMOTIONS
 from ..motion.emotion_space import (EMOTION_DESCRIPTIONS, EmotionSpace, EmotionSpaceConfig, load_sentence_encoder,
                                     save_emotion_space)
+from .loop import add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
 
 SPACE_FILE = "emotion_space.safetensors"
-LOG_FILE = "log.jsonl"
 
 
 @dataclass
@@ -143,29 +141,6 @@ def clip_texts(index, clips, texts_csv, descriptions):
     return texts, per_clip
 
 
-def _config(spec, overrides):
-    if spec in ("full", "tiny"):
-        cfg = EmotionSpaceConfig.preset(spec).to_dict()
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise InputError("--config must be 'full', 'tiny' or a JSON file of EmotionSpaceConfig fields, got %r."
-                             % (spec,))
-        cfg = EmotionSpaceConfig().to_dict()
-        cfg.update(json.loads(path.read_text()))
-    cfg.update(overrides or {})
-    try:
-        return EmotionSpaceConfig.from_dict(cfg)
-    except (TypeError, ValueError) as exc:
-        raise InputError("Invalid emotion-space config %r: %s" % (spec, exc)) from None
-
-
-def _device(name):
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def evaluate(space, index, clips, text_emb, text_labels, device="cpu", max_frames=3000):
     """Retrieval accuracies (8 emotions, chance 1/8 for balanced data).
@@ -204,8 +179,9 @@ def train_emotion_space(opts, text_encoder=None, log=print):
     if not clips:
         raise InputError("No clip in %s has an emotion label: prepare the data with --labels."
                          % ", ".join(str(d) for d in opts.data))
-    cfg = _config(opts.config, dict(opts.config_overrides, fps=index.fps, audio_encoder=index.audio_encoder,
-                                    audio_layers=index.audio_layers, audio_dim=index.audio_dim))
+    cfg = read_config(EmotionSpaceConfig, opts.config,
+                      dict(opts.config_overrides, fps=index.fps, audio_encoder=index.audio_encoder,
+                           audio_layers=index.audio_layers, audio_dim=index.audio_dim), "emotion-space")
     descriptions = read_descriptions(opts.descriptions)
     texts, per_clip = clip_texts(index, clips, opts.texts, descriptions)
     owner = {}
@@ -220,24 +196,18 @@ def train_emotion_space(opts, text_encoder=None, log=print):
     cfg.text_dim = text_encoder.dim
     text_emb = text_encoder.encode(texts)
 
-    device = _device(opts.device)
-    torch.manual_seed(opts.seed)
-    space = EmotionSpace(cfg).to(device).train()
-    optimizer = torch.optim.AdamW(space.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    device, space, optimizer, say = start(opts, lambda: EmotionSpace(cfg), out, log)
     rng = np.random.default_rng(opts.seed)
     by_label = {}
     for i, c in enumerate(clips):
         by_label.setdefault(index.emotion[c], []).append(i)
     present = sorted(by_label)
     crop = max(1, int(opts.crop))
-    out.mkdir(parents=True, exist_ok=True)
-    say = (lambda *a: None) if opts.quiet else log
     say("emotion space: %d labelled clips (%s), %d texts, %d steps of batch %d on %s"
         % (len(clips), ", ".join("%s %d" % (EMOTIONS[e], len(by_label[e])) for e in present), len(texts),
            opts.steps, opts.batch_size, device))
 
-    t0, losses = time.time(), []
-    for step in range(1, opts.steps + 1):
+    def step_loss(step):
         items = [by_label[e][rng.integers(len(by_label[e]))] for e in rng.choice(present, size=opts.batch_size)]
         feats = torch.zeros(len(items), crop, len(cfg.audio_layers), cfg.audio_dim)
         mask = torch.zeros(len(items), crop, dtype=torch.bool)
@@ -250,34 +220,19 @@ def train_emotion_space(opts, text_encoder=None, log=print):
         tids = torch.tensor([per_clip[i][rng.integers(len(per_clip[i]))] for i in items])
         labels = torch.tensor([index.emotion[clips[i]] for i in items])
         positives = (labels[:, None] == labels[None]).to(device)
-        lr = opts.lr * min(1.0, step / max(1, opts.warmup))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         a = space.embed_audio(feats.to(device), mask.to(device))
         t = space.embed_text(text_emb[tids].to(device))
         lab = space.embed_labels(F.one_hot(labels, len(EMOTIONS)).float().to(device))
         scale = space.logit_scale.exp().clamp(max=100.0)
         loss = (info_nce(a, t, positives, scale) + info_nce(a, lab, positives, scale)
                 + info_nce(t, lab, positives, scale)) / 3
-        if not torch.isfinite(loss):
-            raise RuntimeError("emotion-space training diverged at step %d: lower --lr" % step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % opts.log_every == 0 or step == opts.steps:
-            record = {"step": step, "loss": float(np.mean(losses)), "lr": lr, "logit_scale": float(scale.detach()),
-                      "steps_per_s": step / max(time.time() - t0, 1e-9)}
-            with open(out / LOG_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            say("step %d  loss %.4f  scale %.1f  %.1f steps/s" % (step, record["loss"], record["logit_scale"],
-                                                                   record["steps_per_s"]))
-            losses = []
-    space.eval()
+        return loss, {"logit_scale": scale.detach()}
+
+    run(space, optimizer, opts, step_loss, out, say, "emotion-space", shown={"logit_scale": "scale"})
     scores = evaluate(space, index, clips, text_emb, text_labels, device=device)
     say("retrieval accuracy: " + ", ".join("%s %.3f" % kv for kv in scores.items()))
     info = {"data": [str(d) for d in opts.data], "clips": len(clips), "texts": len(texts), "steps": opts.steps,
-            "evaluation": scores, "options": json.loads(json.dumps(asdict(opts), default=str))}
+            "evaluation": scores, "options": options_info(opts)}
     path = save_emotion_space(out / SPACE_FILE, space.cpu(), info=info)
     return path, scores
 
@@ -294,15 +249,9 @@ def add_cli(sub):
     p.add_argument("--config", default="full", help="full, tiny or a JSON file of EmotionSpaceConfig fields")
     p.add_argument("--text-encoder", default=None, help="sentence model name or folder (all-MiniLM-L6-v2)")
     p.add_argument("--models", default=None, help="models folder (text_encoders/ inside)")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup", type=int, default=100)
+    add_optimizer_args(p, steps=3000, warmup=100)
     p.add_argument("--crop", type=int, default=75, help="audio frames pooled per training item")
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    add_run_args(p)
     p.set_defaults(handler=cli)
     return p
 
@@ -311,10 +260,7 @@ def cli(args):
     from ..pipeline import resolve_models_dir
     opts = EmotionSpaceOptions(data=args.data, out=args.out, texts=args.texts, descriptions=args.descriptions,
                                config=args.config, text_encoder=args.text_encoder,
-                               models_dir=resolve_models_dir(args.models), steps=args.steps,
-                               batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                               warmup=args.warmup, crop=args.crop, log_every=args.log_every, seed=args.seed,
-                               device=args.device)
+                               models_dir=resolve_models_dir(args.models), crop=args.crop, **cli_options(args))
     path, scores = train_emotion_space(opts)
     print("wrote %s (retrieval accuracy: audio->label %.3f, text->label %.3f, audio->text %.3f; chance %.3f)"
           % (path, scores["audio_to_label"], scores["text_to_label"], scores["audio_to_text"], scores["chance"]))

@@ -14,9 +14,7 @@ Output: ``RUN/lip_classifier.safetensors`` (its info holds window accuracies at 
 ``RUN/log.jsonl``.
 """
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +24,9 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..motion.diffusion import cosine_alpha_bar, q_sample
 from ..motion.lip_guidance import LIP_DIMS, LipClassifierConfig, LipSyncClassifier, save_lip_classifier
+from .loop import add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
 
 CLASSIFIER_FILE = "lip_classifier.safetensors"
-LOG_FILE = "log.jsonl"
 
 
 @dataclass
@@ -114,23 +112,6 @@ class LipWindowSampler:
         return torch.stack(lips), torch.stack(audio), (kind == 0).float(), kind
 
 
-def _config(spec, overrides):
-    if spec in ("full", "tiny"):
-        cfg = LipClassifierConfig.preset(spec).to_dict()
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise InputError("--config must be 'full', 'tiny' or a JSON file of LipClassifierConfig fields, got %r."
-                             % (spec,))
-        cfg = LipClassifierConfig().to_dict()
-        cfg.update(json.loads(path.read_text()))
-    cfg.update(overrides or {})
-    try:
-        return LipClassifierConfig.from_dict(cfg)
-    except (TypeError, ValueError) as exc:
-        raise InputError("Invalid lip-classifier config %r: %s" % (spec, exc)) from None
-
-
 @torch.no_grad()
 def evaluate(model, sampler, alpha_bar, timesteps=(0, 250, 500), size=512, seed=123):
     """Window accuracy (mean logit > 0 <=> in sync) at given diffusion times, on fresh windows."""
@@ -164,53 +145,31 @@ def train_lip_classifier(opts, log=print):
         overrides["diffusion_steps"] = gcfg.diffusion_steps
     else:
         stats = index.stats()
-    cfg = _config(opts.config, overrides)
+    cfg = read_config(LipClassifierConfig, opts.config, overrides, "lip-classifier")
     dims = list(LIP_DIMS)
     lip_mean, lip_std = stats.exp_mean[dims].float(), stats.exp_std[dims].float()
     sampler = LipWindowSampler(index, opts.window, lip_mean, lip_std, opts.min_shift, seed=opts.seed)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if opts.device in (None, "", "auto")
-                          else opts.device)
-    torch.manual_seed(opts.seed)
-    model = LipSyncClassifier(cfg, lip_mean, lip_std).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    device, model, optimizer, say = start(opts, lambda: LipSyncClassifier(cfg, lip_mean, lip_std), opts.out, log)
     alpha_bar = cosine_alpha_bar(cfg.diffusion_steps).float()
     gen = torch.Generator().manual_seed(opts.seed)
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    say = (lambda *a: None) if opts.quiet else log
     say("lip classifier: %d clips, window %d, %d parameters, %d steps of batch %d on %s"
         % (len(sampler.clips), opts.window, sum(p.numel() for p in model.parameters()), opts.steps,
            opts.batch_size, device))
-    t0, losses = time.time(), []
-    for step in range(1, opts.steps + 1):
+
+    def step_loss(step):
         lips, audio, label, _ = sampler.batch(opts.batch_size)
         t = torch.randint(0, cfg.diffusion_steps, (lips.shape[0],), generator=gen)
         x_t = q_sample(lips, t, torch.randn(lips.shape, generator=gen), alpha_bar)
-        lr = opts.lr * min(1.0, step / max(1, opts.warmup))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         logits = model(x_t.to(device), model.reduce_audio(audio.to(device)), t.to(device))
-        loss = F.binary_cross_entropy_with_logits(logits, label.to(device)[:, None].expand_as(logits))
-        if not torch.isfinite(loss):
-            raise RuntimeError("lip-classifier training diverged at step %d: lower --lr" % step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % opts.log_every == 0 or step == opts.steps:
-            record = {"step": step, "loss": float(np.mean(losses)), "lr": lr,
-                      "steps_per_s": step / max(time.time() - t0, 1e-9)}
-            with open(out / LOG_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            say("step %d  loss %.4f  %.1f steps/s" % (step, record["loss"], record["steps_per_s"]))
-            losses = []
-    model.eval()
+        return F.binary_cross_entropy_with_logits(logits, label.to(device)[:, None].expand_as(logits)), {}
+
+    run(model, optimizer, opts, step_loss, opts.out, say, "lip-classifier")
     scores = evaluate(model, sampler, alpha_bar, timesteps=(0, cfg.diffusion_steps // 4, cfg.diffusion_steps // 2))
     say("window accuracy: " + ", ".join("%s %.3f" % kv for kv in scores.items()))
     info = {"data": [str(d) for d in opts.data], "generator": str(opts.generator) if opts.generator else None,
             "steps": opts.steps, "window": opts.window, "evaluation": scores,
-            "options": json.loads(json.dumps(asdict(opts), default=str))}
-    path = save_lip_classifier(out / CLASSIFIER_FILE, model.cpu(), info=info)
+            "options": options_info(opts)}
+    path = save_lip_classifier(Path(opts.out) / CLASSIFIER_FILE, model.cpu(), info=info)
     return path, scores
 
 
@@ -222,25 +181,16 @@ def add_cli(sub):
     p.add_argument("--out", required=True, help="run folder (lip_classifier.safetensors, log.jsonl)")
     p.add_argument("--generator", default=None, help="the generator to guide (its normalisation is used)")
     p.add_argument("--config", default="full", help="full, tiny or a JSON file of LipClassifierConfig fields")
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup", type=int, default=200)
+    add_optimizer_args(p, steps=20000, warmup=200)
     p.add_argument("--window", type=int, default=32, help="frames per training window")
     p.add_argument("--min-shift", type=int, default=4, help="smallest audio shift (frames) of a negative pair")
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    add_run_args(p)
     p.set_defaults(handler=cli)
     return p
 
 
 def cli(args):
     opts = LipClassifierOptions(data=args.data, out=args.out, generator=args.generator, config=args.config,
-                                steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                weight_decay=args.weight_decay, warmup=args.warmup, window=args.window,
-                                min_shift=args.min_shift, log_every=args.log_every, seed=args.seed,
-                                device=args.device)
+                                window=args.window, min_shift=args.min_shift, **cli_options(args))
     path, scores = train_lip_classifier(opts)
     print("wrote %s (window accuracy %s)" % (path, ", ".join("%s %.3f" % kv for kv in scores.items())))
