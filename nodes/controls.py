@@ -22,15 +22,19 @@ def _float(default, lo, hi, step, tooltip):
     return ("FLOAT", {"default": default, "min": lo, "max": hi, "step": step, "tooltip": tooltip})
 
 
-class PlaymateRetargetEyesLips:
-    DESCRIPTION = ("Eye and lip retargeting targets, set independently: a constant opening, a multiplier on the "
-                   "existing target, a keyframed curve, the driving-relative rule (source ratio x driving ratio / "
-                   "driving first-frame ratio) or off. The renderer applies them with LivePortrait's eye and lip "
-                   "networks. 0 = closed.")
+class _Control:
+    """What every control node shares: category, FUNCTION and (unless it says otherwise) one MOTION output."""
     CATEGORY = CATEGORY
     FUNCTION = "apply"
     RETURN_TYPES = (MOTION,)
     RETURN_NAMES = ("motion",)
+
+
+class PlaymateRetargetEyesLips(_Control):
+    DESCRIPTION = ("Eye and lip retargeting targets, set independently: a constant opening, a multiplier on the "
+                   "existing target, a keyframed curve, the driving-relative rule (source ratio x driving ratio / "
+                   "driving first-frame ratio) or off. The renderer applies them with LivePortrait's eye and lip "
+                   "networks. 0 = closed.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -55,12 +59,10 @@ class PlaymateRetargetEyesLips:
                                        source),)
 
 
-class PlaymateBlinks:
+class PlaymateBlinks(_Control):
     DESCRIPTION = ("Adds natural, seeded blinks (rate per minute, duration, minimum gap; fast close, slower open). "
                    "Merges with existing eye targets. Also outputs the blink frames as JSON "
                    "[[start, closed, end], ...].")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
     RETURN_TYPES = (MOTION, "STRING")
     RETURN_NAMES = ("motion", "blink_frames")
 
@@ -86,14 +88,10 @@ class PlaymateBlinks:
         return (out, json.dumps([list(b) for b in blinks]))
 
 
-class PlaymateSilenceRelax:
+class PlaymateSilenceRelax(_Control):
     DESCRIPTION = ("Closes the mouth where the audio is silent: per-frame voice activity from the RMS level (dB "
                    "threshold, hold, attack/release ramps) drives the lip target to closed, and can relax the "
                    "mouth keypoints towards a neutral or the source's expression. Speech frames are unchanged.")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -120,13 +118,9 @@ class PlaymateSilenceRelax:
         return (out,)
 
 
-class PlaymateHeadPose:
+class PlaymateHeadPose(_Control):
     DESCRIPTION = ("Head motion: keep the generated pose, freeze it at the source pose, or copy it from a driving "
                    "motion (relative to its first frame); then scale its amplitude. Expression is untouched.")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -151,15 +145,11 @@ class PlaymateHeadPose:
                               amplitude_reference=amplitude_reference),)
 
 
-class PlaymatePoseKeyframes:
+class PlaymatePoseKeyframes(_Control):
     DESCRIPTION = ("Head pose from keyframes with easing (linear, ease-in-out, cubic, ease-in, ease-out, hold). "
                    "Values are offsets from the source pose (replace) or added to the generated pose (add). "
                    "Text: '0: 0,0,0; 2s: 0,15,0 ease-in-out; 4s: 0,0,0' (pitch, yaw, roll[, tx, ty[, scale]]) "
                    "or JSON [{\"frame\": 0, \"yaw\": 15}, ...].")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -177,14 +167,10 @@ class PlaymatePoseKeyframes:
         return (ctl.keyframe_pose(motion, keyframes, source=source, easing=easing, combine=combine),)
 
 
-class PlaymateExpressionEditor:
+class PlaymateExpressionEditor(_Control):
     DESCRIPTION = ("Expression sliders (smile, blink, wink, eyebrow, pupils, aaa/eee/woo mouth shapes, head "
                    "pitch/yaw/roll) as keypoint offsets, added on top of a motion or applied to a still of the "
                    "source face. An optional envelope fades the edit in and out over time.")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
 
     TIPS = {"smile": "Smile: 1 = full smile, negative = mouth corners down.",
             "blink": "Eyelids: 1 = closed, negative = wider open.",
@@ -222,13 +208,9 @@ class PlaymateExpressionEditor:
                                       num_frames=num_frames, fps=fps),)
 
 
-class PlaymateSmoothMotion:
+class PlaymateSmoothMotion(_Control):
     DESCRIPTION = ("Smooths jitter over time: one-euro (adaptive, keeps fast moves) or a constant-velocity Kalman "
                    "smoother, both without delay. Strength 0 leaves the motion unchanged.")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -246,29 +228,6 @@ class PlaymateSmoothMotion:
         return (ctl.smooth_motion(motion, strength, method, expression=expression, pose=head_pose),)
 
 
-class PlaymateVideoEditMotion:
-    DESCRIPTION = ("Portrait-video editing: each frame keeps the video's own head pose and takes its expression "
-                   "from a driving motion (relative to the driving first frame, or absolute).")
-    CATEGORY = CATEGORY
-    FUNCTION = "apply"
-    RETURN_TYPES = (MOTION,)
-    RETURN_NAMES = ("motion",)
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "video_motion": (MOTION, {"tooltip": "The portrait video's own per-frame motion (absolute)."}),
-            "driving": (MOTION, {"tooltip": "Where the expression comes from (resampled to the video)."}),
-            "expression": (list(ctl.EXPRESSION_TRANSFER), {"default": "relative", "tooltip":
-                           "relative: video expression + driving change since its first frame; absolute: the "
-                           "driving expression as is."}),
-            "multiplier": _float(1.0, 0.0, 3.0, 0.05, "Strength of the transferred expression."),
-        }}
-
-    def apply(self, video_motion, driving, expression, multiplier):
-        return (ctl.video_edit_motion(video_motion, driving, expression, multiplier),)
-
-
 NODE_CLASS_MAPPINGS = {
     "PlaymateRetargetEyesLips": PlaymateRetargetEyesLips,
     "PlaymateBlinks": PlaymateBlinks,
@@ -277,7 +236,6 @@ NODE_CLASS_MAPPINGS = {
     "PlaymatePoseKeyframes": PlaymatePoseKeyframes,
     "PlaymateExpressionEditor": PlaymateExpressionEditor,
     "PlaymateSmoothMotion": PlaymateSmoothMotion,
-    "PlaymateVideoEditMotion": PlaymateVideoEditMotion,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -288,5 +246,4 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PlaymatePoseKeyframes": "Playmate Head Pose Keyframes",
     "PlaymateExpressionEditor": "Playmate Expression Editor",
     "PlaymateSmoothMotion": "Playmate Smooth Motion",
-    "PlaymateVideoEditMotion": "Playmate Video Edit Motion",
 }

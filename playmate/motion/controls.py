@@ -23,7 +23,8 @@ Conventions (LivePortrait's implicit-keypoint space)
       (its first frame).
 
 Sections: retargeting targets, blinks, silence, head pose (frozen / driving / keyframes /
-amplitude), expression editor, smoothing, relative/video-editing helpers.
+amplitude), expression editor, smoothing, relative/absolute conversion, multi-face helpers
+(portrait-video editing is :func:`playmate.pipeline.edit_video`).
 """
 
 import json
@@ -1002,37 +1003,7 @@ def smooth_motion(motion, strength=0.5, method="one_euro", expression=True, pose
     return _done(motion, "smooth(%s,%g)" % (method, strength), **changes)
 
 
-# ================================================== video editing / multi-face
-EXPRESSION_TRANSFER = ("relative", "absolute")
-
-
-def video_edit_motion(source_video, driving, expression="relative", multiplier=1.0):
-    """Per-frame motion for editing a portrait video: frame i keeps the source video frame's
-    own head pose (and scale/translation) and takes its expression from ``driving``.
-
-    source_video: a Motion of the portrait video's own kp_info (absolute, one frame per
-    video frame).  driving: any Motion, resampled to the video's fps and length.
-    expression "relative": exp = exp_src,i + multiplier * (exp_d,i - exp_d,0) (the video
-    keeps its own expression where the driving face is still); "absolute": exp = exp_d,i.
-    The driving motion's extras (eye/lip targets) come along.  Result: drive "absolute",
-    rendered frame by frame with the matching video frame as source.
-    """
-    if not isinstance(source_video, Motion) or not isinstance(driving, Motion):
-        raise InputError("video_edit_motion needs two MOTIONs (the source video's and the driving one).")
-    if source_video.drive != "absolute":
-        raise InputError("The source video's MOTION must be absolute (its own per-frame kp_info).")
-    drv = driving.resample(source_video.fps, num_frames=source_video.num_frames)
-    if expression == "relative":
-        exp = source_video.exp + float(multiplier) * (drv.exp - drv.exp[0])
-    elif expression == "absolute":
-        exp = drv.exp if multiplier == 1 else float(multiplier) * drv.exp
-    else:
-        raise InputError("expression transfer must be 'relative' or 'absolute', got %r." % (expression,))
-    extra = dict(source_video.extra)
-    extra.update(drv.extra)
-    return _done(source_video, "video_edit(%s)" % expression, exp=exp, extra=extra)
-
-
+# ================================================================ multi-face
 def time_shift(motion, frames):
     """Delay (frames > 0: the first frame is held at the start) or advance (frames < 0: the
     last frame is held at the end) a motion, keeping its length -- e.g. to stagger
