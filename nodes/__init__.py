@@ -6,7 +6,8 @@ they are merged here.  Importing loads no model and imports no ComfyUI module.
 
 import importlib
 
-MODULES = ("loaders", "source", "audio_nodes", "motion_nodes", "render", "all_in_one", "controls", "emotion_nodes")
+MODULES = ("loaders", "source", "audio_nodes", "motion_nodes", "render", "all_in_one", "controls", "emotion_nodes",
+           "video_edit")
 
 NODE_CLASS_MAPPINGS = {}
 NODE_DISPLAY_NAME_MAPPINGS = {}

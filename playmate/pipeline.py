@@ -7,6 +7,12 @@
 Everything that depends only on the source (crop, appearance volume, source
 keypoints, the paste-back mask) is computed once.  Frames are produced batch by
 batch and handed on, so nothing ever holds the whole video as float32.
+
+A portrait *video* is edited frame by frame instead (LivePortrait's video-to-video mode)::
+
+    crops = face.crop_video(frames, detector, fps=motion.fps)
+    for start, composited in edit_video(lp, frames, crops, motion):   # [B,H,W,3] float32
+        ...
 """
 
 import os
@@ -118,7 +124,39 @@ def prepare_source(lp, image, crop):
                   kp_source=kp_source, eye_ratio=eye, lip_ratio=lip)
 
 
+def network_input(crops, device):
+    """The 256x256 crops of ``crops`` as the networks' input: float32 [B,3,256,256] in 0..1 on ``device``."""
+    images = [crop.image_256 for crop in crops]
+    img = torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(device)
+    img = img.permute(0, 3, 1, 2).to(torch.float32)
+    if images[0].dtype == np.uint8:
+        img = img / 255.0
+    return img
+
+
 # ------------------------------------------------------------------ render
+def retarget_and_stitch(lp, kp_source, kp_driving, motion, eye_ratio, lip_ratio, stitching=True):
+    """``kp_driving`` [N,21,3] with the motion's eye/lip targets applied and stitched to ``kp_source``.
+
+    ``kp_source`` [1 or N,21,3], ``eye_ratio`` [1 or N,2] and ``lip_ratio`` [1 or N,1] are the
+    source face's (one image, or each frame of a source video).
+    """
+    n = kp_driving.shape[0]
+    src_n = kp_source.expand(n, -1, -1)
+    with torch.inference_mode():
+        if "eye_ratio" in motion.extra:
+            target = motion.extra["eye_ratio"].to(kp_driving).reshape(n, -1)[:, -1:]
+            ratio = torch.cat([eye_ratio.expand(n, -1), target], dim=1)
+            kp_driving = kp_driving + lp.retarget_eye(src_n, ratio)
+        if "lip_ratio" in motion.extra:
+            target = motion.extra["lip_ratio"].to(kp_driving).reshape(n, -1)[:, -1:]
+            ratio = torch.cat([lip_ratio.expand(n, -1), target], dim=1)
+            kp_driving = kp_driving + lp.retarget_lip(src_n, ratio)
+        if stitching:
+            kp_driving = lp.stitch(src_n, kp_driving)
+    return kp_driving
+
+
 def driving_keypoints(lp, source, motion, stitching=True, multiplier=None, lip_from_driving=None):
     """[N,21,3] driving keypoints for every frame of ``motion`` (keypoint maths only: cheap).
 
@@ -129,24 +167,11 @@ def driving_keypoints(lp, source, motion, stitching=True, multiplier=None, lip_f
     shoulders and face outline in place.
     """
     from .motion.compose import compose_keypoints
-    kp_src, kp_drv = compose_keypoints(source.kp_info, motion, multiplier=multiplier,
-                                       lip_from_driving=lip_from_driving)
-    kp_src = kp_src.to(source.kp_source)
+    _, kp_drv = compose_keypoints(source.kp_info, motion, multiplier=multiplier,
+                                  lip_from_driving=lip_from_driving)
     kp_drv = kp_drv.to(source.kp_source)
-    n = kp_drv.shape[0]
-    src_n = source.kp_source.expand(n, -1, -1)
-    with torch.inference_mode():
-        if "eye_ratio" in motion.extra:
-            target = motion.extra["eye_ratio"].to(kp_drv).reshape(n, -1)[:, -1:]
-            ratio = torch.cat([source.eye_ratio.expand(n, -1), target], dim=1)
-            kp_drv = kp_drv + lp.retarget_eye(src_n, ratio)
-        if "lip_ratio" in motion.extra:
-            target = motion.extra["lip_ratio"].to(kp_drv).reshape(n, -1)[:, -1:]
-            ratio = torch.cat([source.lip_ratio.expand(n, -1), target], dim=1)
-            kp_drv = kp_drv + lp.retarget_lip(src_n, ratio)
-        if stitching:
-            kp_drv = lp.stitch(src_n, kp_drv)
-    return kp_drv
+    return retarget_and_stitch(lp, source.kp_source, kp_drv, motion, source.eye_ratio, source.lip_ratio,
+                               stitching=stitching)
 
 
 def render(lp, source, motion, batch_size=8, stitching=True, multiplier=None, progress=None,
@@ -168,11 +193,118 @@ def render(lp, source, motion, batch_size=8, stitching=True, multiplier=None, pr
         with torch.inference_mode():
             out = lp.warp_decode(source.feature_3d.expand(b, -1, -1, -1, -1),
                                  source.kp_source.expand(b, -1, -1), kp_drv[start:stop])["out"]
-            frames = (out.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
-            frames = frames.permute(0, 2, 3, 1).cpu().numpy()
+            frames = _uint8_frames(out)
         if progress is not None:
             progress(stop, n, frames[-1])
         yield start, frames
+
+
+def _uint8_frames(out):
+    """Decoder output [B,3,512,512] in 0..1 -> uint8 numpy [B,512,512,3] (rounded)."""
+    frames = (out.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+    return frames.permute(0, 2, 3, 1).cpu().numpy()
+
+
+# ------------------------------------------------------------- video editing
+def video_kp_info(lp, crops, batch_size=16, progress=None, check_interrupt=None):
+    """The motion extractor's kp_info of every crop in ``crops`` (batched): float32 tensors on the
+    CPU, ``kp``/``exp`` [N,21,3], ``t`` [N,3], ``pitch``/``yaw``/``roll``/``scale`` [N]."""
+    fields = {k: [] for k in ("kp", "exp", "pitch", "yaw", "roll", "t", "scale")}
+    for start in range(0, len(crops), batch_size):
+        if check_interrupt is not None:
+            check_interrupt()
+        img = network_input(crops[start:start + batch_size], lp.device)
+        with torch.inference_mode():
+            info = lp.extract_motion(img)
+        for k in fields:
+            fields[k].append(info[k].float().cpu())
+        if progress is not None:
+            progress(min(len(crops), start + batch_size), len(crops))
+    values = {k: torch.cat(v) for k, v in fields.items()}
+    for k in ("pitch", "yaw", "roll", "scale"):
+        values[k] = values[k].reshape(-1)
+    return values
+
+
+def video_edit_keypoints(lp, kp_info, crops, motion, head_rotation=False, stitching=True, multiplier=None,
+                         lip_from_driving=None):
+    """(kp_source [N,21,3], kp_driving [N,21,3]) re-animating each frame of a source video.
+
+    ``kp_info``: :func:`video_kp_info` of the N ``crops``; ``motion``: N frames.  Frame i keeps
+    its own scale and translation, and its own head rotation unless ``head_rotation`` (then
+    (R_di R_d0^T) R_si); its expression becomes exp_si + (exp_di - exp_d0) with d0 the motion's
+    reference frame (:func:`playmate.motion.compose.reference_frame`), lips optionally taken
+    from the motion.  Then the motion's eye/lip targets (with each frame's own eye/lip-open
+    ratios as the source's) and stitching to the frame's own keypoints.
+    """
+    from .motion.compose import compose_keypoints
+    n = len(crops)
+    if motion.num_frames != n or kp_info["kp"].shape[0] != n:
+        raise InputError("video editing needs one motion frame and one kp_info per video frame (%d crops, %d "
+                         "kp_info, %d motion frames)." % (n, kp_info["kp"].shape[0], motion.num_frames))
+    device = lp.device
+    info = {k: v.to(device) for k, v in kp_info.items()}
+    keep = ("scale", "translation") + (() if head_rotation else ("rotation",))
+    kp_src, kp_drv = compose_keypoints(info, motion, multiplier=multiplier, lip_from_driving=lip_from_driving,
+                                       relative=True, keep_source=keep)
+    eye = torch.tensor([[float(c.eye_ratio[0]), float(c.eye_ratio[1])] for c in crops], dtype=torch.float32,
+                       device=device)
+    lip = torch.tensor([[float(c.lip_ratio)] for c in crops], dtype=torch.float32, device=device)
+    return kp_src, retarget_and_stitch(lp, kp_src, kp_drv, motion, eye, lip, stitching=stitching)
+
+
+def edit_video(lp, frames, crops, motion, batch_size=8, head_rotation=False, stitching=True, multiplier=None,
+               lip_from_driving=None, progress=None, check_interrupt=None):
+    """Portrait-video editing (LivePortrait's video-to-video mode, paper appendix E).
+
+    ``frames``: the full-size video frames, uint8 or float 0..1 [N,H,W,3] (or a list of
+    [H,W,3]); ``crops``: their :class:`playmate.face.VideoCrops` (or list of crops), one per
+    frame.  Motion frame i re-animates video frame i (see :func:`video_edit_keypoints`: the
+    video keeps its head pose, scale and position; the expression changes as the motion's
+    does relative to its reference frame).  Each re-rendered face is pasted back into its own
+    frame with that frame's crop transform and face mask.
+
+    The output has ``min(len(frames), motion.num_frames)`` frames: the longer of the two is
+    cut.  Yields ``(start, float32 [B,H,W,3] in 0..1)`` batch by batch; frames go through the
+    motion extractor first (cheap, all of them), then each batch through the appearance
+    extractor, warping and decoder.  ``progress(done, total, last_crop_uint8)`` after each
+    batch; ``check_interrupt()`` before each batch may raise to stop.
+    """
+    from . import face
+    if batch_size < 1:
+        raise InputError("batch_size must be >= 1, got %r." % (batch_size,))
+    crops = list(crops.crops if isinstance(crops, face.VideoCrops) else crops)
+    if len(crops) != len(frames):
+        raise InputError("video editing got %d frames but %d face crops: crop the same frames (crop_video)."
+                         % (len(frames), len(crops)))
+    n = min(len(frames), motion.num_frames)
+    if n == 0:
+        raise InputError("video editing got an empty %s." % ("video" if len(frames) == 0 else "MOTION"))
+    crops = crops[:n]
+    if motion.num_frames > n:
+        motion = motion.slice(0, n)  # frame 0 stays: the reference of a motion without 'relative_to'
+    kp_info = video_kp_info(lp, crops, batch_size, check_interrupt=check_interrupt)
+    kp_src, kp_drv = video_edit_keypoints(lp, kp_info, crops, motion, head_rotation=head_rotation,
+                                          stitching=stitching, multiplier=multiplier,
+                                          lip_from_driving=lip_from_driving)
+    for start in range(0, n, batch_size):
+        if check_interrupt is not None:
+            check_interrupt()
+        stop = min(n, start + batch_size)
+        with torch.inference_mode():
+            feature_3d = lp.extract_feature_3d(network_input(crops[start:stop], lp.device))
+            rendered = _uint8_frames(lp.warp_decode(feature_3d, kp_src[start:stop], kp_drv[start:stop])["out"])
+        del feature_3d
+        out = None
+        for j, i in enumerate(range(start, stop)):
+            background = face.to_float_rgb(frames[i], "video frame %d" % i)
+            if out is None:
+                out = np.empty((stop - start,) + background.shape, np.float32)
+            face.PasteBack.for_crop(crops[i], rendered.shape[1])(background, rendered[j].astype(np.float32) / 255.0,
+                                                                out=out[j])
+        if progress is not None:
+            progress(stop, n, rendered[-1])
+        yield start, out
 
 
 class Compositor:
@@ -280,23 +412,10 @@ def motion_from_video(lp, frames, detector, fps=25.0, face_index=0, batch_size=1
     from . import face
     video = face.crop_video(frames, detector, fps=fps, face_index=face_index, name="driving video")
     crops = video.crops
-    fields = {k: [] for k in ("exp", "pitch", "yaw", "roll", "t", "scale")}
-    for start in range(0, len(crops), batch_size):
-        if check_interrupt is not None:
-            check_interrupt()
-        batch = np.stack([c.image_256 for c in crops[start:start + batch_size]])
-        img = torch.from_numpy(batch).to(lp.device).permute(0, 3, 1, 2).float() / 255.0
-        with torch.inference_mode():
-            info = lp.extract_motion(img)
-        for k in fields:
-            fields[k].append(info[k].float().cpu())
-        if progress is not None:
-            progress(min(len(crops), start + batch_size), len(crops))
+    values = video_kp_info(lp, crops, batch_size, progress=progress, check_interrupt=check_interrupt)
+    del values["kp"]
     eye = torch.tensor([list(c.eye_ratio) for c in crops], dtype=torch.float32)
     lip = torch.tensor([[c.lip_ratio] for c in crops], dtype=torch.float32)
-    values = {k: torch.cat(v).reshape((len(crops),) + tuple(torch.cat(v).shape[1:])) for k, v in fields.items()}
-    for k in ("pitch", "yaw", "roll", "scale"):
-        values[k] = values[k].reshape(-1)
     return Motion(**values, fps=fps, drive="relative",
                   extra={"driving_eye_ratio": eye, "driving_lip_ratio": lip},
                   info={"generator": "video", "frames_without_face": list(map(int, video.held))})

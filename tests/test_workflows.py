@@ -231,3 +231,19 @@ def test_expression_editor_content():
     assert editors and all("motion" not in n["inputs"] and "source" in n["inputs"] for n in editors)
     assert any(n["inputs"]["envelope"] and n["inputs"]["num_frames"] > 1 for n in editors)
     assert nodes_of(p, "SaveImage") and nodes_of(p, "SaveVideo")
+
+
+def test_portrait_video_edit_content():
+    p = load_api("playmate_portrait_video_edit")
+    edit = one(p, "PlaymateEditPortraitVideo")["inputs"]
+    assert source_type(p, edit["images"]) == ("GetVideoComponents", 0)
+    assert source_type(p, edit["audio"]) == ("GetVideoComponents", 1)
+    assert edit["head_rotation"] is False  # the video keeps its own head motion
+    # the motion has one frame per video frame: speech features at the video's fps
+    assert source_type(p, one(p, "PlaymateAudioFeatures")["inputs"]["fps"]) == ("GetVideoComponents", 2)
+    assert chain_to(p, one(p, "SaveVideo"), "video", "images", "motion", "audio_features", "audio", "video") == [
+        "CreateVideo", "PlaymateEditPortraitVideo", "PlaymateSampleMotion", "PlaymateAudioFeatures",
+        "GetVideoComponents", "LoadVideo"]
+    video = one(p, "CreateVideo")["inputs"]
+    assert source_type(p, video["fps"]) == ("PlaymateEditPortraitVideo", 2)
+    assert source_type(p, video["audio"]) == ("PlaymateEditPortraitVideo", 1)

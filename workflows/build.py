@@ -55,6 +55,7 @@ PORTRAIT = "astronaut.jpg"
 SPEECH = "speech.wav"
 LONG_SPEECH = "long_speech.wav"
 DRIVING_VIDEO = "driving.mp4"
+PORTRAIT_VIDEO = "talking_portrait.mp4"
 GROUP_PHOTO = "two_people.jpg"
 # Playmate checkpoints are the user's own (trained with `python -m playmate.train`); JoyVASA is public.
 PLAYMATE_CHECKPOINT = "playmate.safetensors"
@@ -617,6 +618,33 @@ def expression_editor(g):
            "a MOTION to edit a talking video instead.", col=0, title="How to use")
 
 
+def portrait_video_edit(g):
+    video = g.add("LoadVideo", col=0, title="Portrait video", file=PORTRAIT_VIDEO)
+    parts = g.add("GetVideoComponents", col=0, video=video["VIDEO"])
+    g.group("Input", video, parts)
+    lp = g.add("PlaymateLoadLivePortrait", col=1)
+    gen = g.add("PlaymateLoadMotionGenerator", col=1, generator=PLAYMATE_CHECKPOINT)
+    enc = g.add("PlaymateLoadAudioEncoder", col=1, encoder=DEFAULT_ENCODER)
+    g.group("Models", lp, gen, enc)
+    g.models = liveportrait_models()
+    source = g.add("PlaymateSource", col=2, title="Source Face (first frame)", liveportrait=lp["liveportrait"],
+                   image=parts["images"])
+    features = g.add("PlaymateAudioFeatures", col=2, audio=parts["audio"], fps=parts["fps"],
+                     audio_encoder=enc["audio_encoder"])
+    motion = g.add("PlaymateSampleMotion", col=3, generator=gen["generator"], source=source["source"],
+                   audio_features=features["audio_features"], emotion="happy")
+    edit = g.add("PlaymateEditPortraitVideo", col=3, liveportrait=lp["liveportrait"], images=parts["images"],
+                 motion=motion["motion"], audio=parts["audio"])
+    _video_out(g, 4, edit["images"], edit["fps"], edit["audio"], "playmate/video_edit")
+    g.note("Edits a portrait video instead of animating a photo (LivePortrait's video-to-video mode): motion is "
+           "sampled from the video's own speech with an emotion, and every frame takes that motion's expression "
+           "change on top of its own, keeping the video's head movement (head_rotation off) and its background; "
+           "the face is pasted back into each full frame.\n"
+           "Audio Features takes the video's fps, so motion frame i edits video frame i; the output is as long as "
+           "the shorter of the two. Source Face reads the first frame (the motion's reference).\n"
+           + GENERATOR_NOTE, col=0, title="How to use")
+
+
 WORKFLOWS = {
     "playmate_image_audio_to_video": image_audio_to_video,
     "playmate_all_in_one": all_in_one,
@@ -627,6 +655,7 @@ WORKFLOWS = {
     "playmate_long_audio": long_audio,
     "playmate_two_faces": two_faces,
     "playmate_expression_editor": expression_editor,
+    "playmate_portrait_video_edit": portrait_video_edit,
 }
 
 

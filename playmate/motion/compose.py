@@ -7,6 +7,8 @@
 source: the source image's kp_info (batch 1): ``kp`` (canonical x_c) [1,21,3],
 ``exp`` [1,21,3], ``pitch``/``yaw``/``roll`` [1] or [1,1], ``t`` [1,3],
 ``scale`` [1] or [1,1].  ``kp_source = s_s * (x_c @ R_s + exp_s) + t_s`` (x, y of t).
+A source *video* (portrait-video editing) gives batch N = the motion's frame count:
+frame i of the motion is applied to source frame i, and ``kp_source`` is [N,21,3].
 
 ``drive="relative"`` (LivePortrait / JoyVASA relative transfer), per frame i with
 reference frame d_0 (``motion.info["relative_to"]`` when the generator set one,
@@ -17,6 +19,11 @@ else frame 0):
     scale_new = s_s * s_di / s_d0
     t_new     = t_s + (t_di - t_d0),  t_new[z] = 0
     x_new     = scale_new * (x_c @ R_new + delta_new) + t_new
+
+``keep_source`` (relative form only) names pose parts taken from the source as they are
+instead of transferred: "rotation" (R_new = R_s), "scale" (s_s), "translation" (t_s, z = 0).
+Video editing keeps the video's own scale and translation, and its rotation unless the
+head is to follow the motion.
 
 ``drive="absolute"``: ``x_new = s_di * (x_c @ R_di + exp_di) + t_di`` (x, y of t).
 
@@ -35,21 +42,28 @@ LIP_KEYPOINTS = (6, 12, 14, 17, 19, 20)
 _SOURCE_KEYS = ("kp", "exp", "pitch", "yaw", "roll", "t", "scale")
 
 
-def _source_tensors(source, device, dtype):
+def _source_tensors(source, device, dtype, num_frames):
+    """The source kp_info as tensors of batch 1 (an image) or ``num_frames`` (a video, frame by frame)."""
     missing = [k for k in _SOURCE_KEYS if k not in source]
     if missing:
         raise InputError("The source kp_info lacks %s: pass the motion extractor's output for the "
                          "source image." % missing)
     src = {k: torch.as_tensor(source[k]).to(device=device, dtype=dtype) for k in _SOURCE_KEYS}
+    b = src["kp"].shape[0] if src["kp"].dim() == 3 else -1
+    if b not in (1, num_frames):
+        raise InputError("source 'kp' must have shape [1,21,3] (an image) or [%d,21,3] (one per motion frame), "
+                         "got %s." % (num_frames, tuple(src["kp"].shape)))
     for k in ("kp", "exp"):
-        if tuple(src[k].shape) != (1, NUM_KP, 3):
-            raise InputError("source '%s' must have shape [1,21,3], got %s." % (k, tuple(src[k].shape)))
-    src["t"] = src["t"].reshape(1, 3)
+        if tuple(src[k].shape) != (b, NUM_KP, 3):
+            raise InputError("source '%s' must have shape [%d,21,3], got %s." % (k, b, tuple(src[k].shape)))
+    if src["t"].numel() != 3 * b:
+        raise InputError("source 't' must have shape [%d,3], got %s." % (b, tuple(src["t"].shape)))
+    src["t"] = src["t"].reshape(b, 3)
     for k in ("pitch", "yaw", "roll", "scale"):
-        if src[k].numel() != 1:
-            raise InputError("source '%s' must hold one value (batch 1), got shape %s."
-                             % (k, tuple(src[k].shape)))
-        src[k] = src[k].reshape(1)
+        if src[k].numel() != b:
+            raise InputError("source '%s' must hold %d value(s) (batch %d), got shape %s."
+                             % (k, b, b, tuple(src[k].shape)))
+        src[k] = src[k].reshape(b)
     return src
 
 
@@ -68,21 +82,31 @@ def reference_frame(motion):
                          "pitch, yaw, roll and scale; remove it to use frame 0.") from None
 
 
-def compose_keypoints(source, motion, *, multiplier=None, lip_from_driving=None, relative=None):
-    """(kp_source [1,21,3], kp_driving [N,21,3]) for ``source`` kp_info driven by ``motion``.
+KEEP_SOURCE = ("rotation", "scale", "translation")
 
-    ``relative``: None follows ``motion.drive``; True/False forces the relative /
-    absolute form.  Runs on the device and dtype of ``source["kp"]``.
+
+def compose_keypoints(source, motion, *, multiplier=None, lip_from_driving=None, relative=None, keep_source=()):
+    """(kp_source [B,21,3], kp_driving [N,21,3]) for ``source`` kp_info driven by ``motion``.
+
+    ``source`` has batch B = 1 (an image) or B = N (a video: frame i of the motion drives
+    source frame i).  ``relative``: None follows ``motion.drive``; True/False forces the
+    relative / absolute form.  ``keep_source``: pose parts (of :data:`KEEP_SOURCE`) kept
+    from the source in the relative form.  Runs on the device and dtype of ``source["kp"]``.
     """
     hints = motion.info.get("compose", {}) if isinstance(motion.info, dict) else {}
     multiplier = float(hints.get("multiplier", 1.0) if multiplier is None else multiplier)
     lip_from_driving = bool(hints.get("lip_from_driving", False) if lip_from_driving is None
                             else lip_from_driving)
     relative = motion.drive == "relative" if relative is None else bool(relative)
+    keep_source = set(keep_source)
+    if keep_source - set(KEEP_SOURCE):
+        raise InputError("keep_source takes %s, got %s." % (", ".join(KEEP_SOURCE), sorted(keep_source)))
+    if keep_source and not relative:
+        raise InputError("keep_source applies to the relative form only (the motion is absolute).")
     kp = torch.as_tensor(source["kp"]) if "kp" in source else None
     device = kp.device if kp is not None else torch.device("cpu")
     dtype = kp.dtype if kp is not None and kp.is_floating_point() else torch.float32
-    src = _source_tensors(source, device, dtype)
+    src = _source_tensors(source, device, dtype, motion.num_frames)
     x_c = src["kp"]
     r_s = rotation_matrix(src["pitch"], src["yaw"], src["roll"])
     kp_source = transform_keypoint(x_c, src["exp"], r_s, src["t"], src["scale"])
@@ -93,14 +117,14 @@ def compose_keypoints(source, motion, *, multiplier=None, lip_from_driving=None,
     if relative:
         ref = {k: v.to(device=device, dtype=dtype) for k, v in reference_frame(motion).items()}
         r_0 = rotation_matrix(ref["pitch"], ref["yaw"], ref["roll"])
-        r_new = (r_d @ r_0.transpose(-1, -2)) @ r_s
+        r_new = r_s if "rotation" in keep_source else (r_d @ r_0.transpose(-1, -2)) @ r_s
         delta = src["exp"] + (drv["exp"] - ref["exp"])
         if lip_from_driving:
             lips = torch.zeros(NUM_KP, dtype=torch.bool, device=device)
             lips[list(LIP_KEYPOINTS)] = True
             delta = torch.where(lips[None, :, None], drv["exp"], delta)
-        scale = src["scale"] * (drv["scale"] / ref["scale"])
-        t = src["t"] + (drv["t"] - ref["t"])
+        scale = src["scale"] if "scale" in keep_source else src["scale"] * (drv["scale"] / ref["scale"])
+        t = src["t"] if "translation" in keep_source else src["t"] + (drv["t"] - ref["t"])
         t = torch.cat([t[:, :2], torch.zeros_like(t[:, 2:])], dim=1)
         x_new = scale.reshape(-1, 1, 1) * (x_c @ r_new + delta) + t[:, None, :]
     else:
