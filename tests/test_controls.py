@@ -17,6 +17,7 @@ from playmate.errors import InputError
 from playmate.liveportrait.keypoints import rotation_matrix
 from playmate.motion import controls as ctl
 from playmate.motion import filters
+from playmate.motion.compose import compose_keypoints
 from playmate.motion.types import FIELDS, Motion
 
 FPS = 25.0
@@ -413,10 +414,18 @@ def test_relative_helpers_render_equivalently():
     want = r(rel) @ r(rel)[0].T @ rotation_matrix(torch.tensor(4.0), torch.tensor(-7.0), torch.tensor(1.5))
     assert float((r(direct) - want).abs().max()) < 1e-5
     assert torch.allclose(direct.exp, src.kp_info["exp"][0] + rel.exp - rel.exp[0])
+    # by default the conversion follows the rendering rule: lips from driving only where the
+    # generator asks for it (JoyVASA's hint), so converting never changes the rendered frames
+    hinted = rel.replace(info={**rel.info, "compose": {"lip_from_driving": True}})
+    for motion, lips in ((rel, False), (hinted, True)):
+        _, want_kp = compose_keypoints(src.kp_info, motion)
+        _, got_kp = compose_keypoints(src.kp_info, ctl.to_absolute(motion, src))
+        _, other_kp = compose_keypoints(src.kp_info, ctl.to_absolute(motion, src, lip_from_driving=not lips))
+        assert float((got_kp - want_kp).abs().max()) < 1e-5
+        assert float((other_kp - want_kp).abs().max()) > 1e-3
     assert float(direct.pitch[0]) == pytest.approx(4.0, abs=1e-4)
     # Rendering check against the compositor itself: relative render == absolute render of
     # the converted motion, with a generator-set reference frame and either lip rule.
-    from playmate.motion.compose import compose_keypoints
     ref = make_motion(1, seed=11)
     rel_ref = rel.replace(info={"relative_to": {"exp": ref.exp.reshape(-1).tolist(), "t": ref.t[0].tolist(),
                                                 "pitch": float(ref.pitch), "yaw": float(ref.yaw),

@@ -85,6 +85,16 @@ def reference_frame(motion):
 KEEP_SOURCE = ("rotation", "scale", "translation")
 
 
+def compose_options(motion, multiplier=None, lip_from_driving=None):
+    """(multiplier, lip_from_driving): the explicit values, else the generator's hints in
+    ``motion.info["compose"]``, else 1.0 and False -- the one rule every caller follows."""
+    hints = motion.info.get("compose", {}) if isinstance(motion.info, dict) else {}
+    multiplier = float(hints.get("multiplier", 1.0) if multiplier is None else multiplier)
+    lip_from_driving = bool(hints.get("lip_from_driving", False) if lip_from_driving is None
+                            else lip_from_driving)
+    return multiplier, lip_from_driving
+
+
 def compose_keypoints(source, motion, *, multiplier=None, lip_from_driving=None, relative=None, keep_source=()):
     """(kp_source [B,21,3], kp_driving [N,21,3]) for ``source`` kp_info driven by ``motion``.
 
@@ -93,10 +103,7 @@ def compose_keypoints(source, motion, *, multiplier=None, lip_from_driving=None,
     relative / absolute form.  ``keep_source``: pose parts (of :data:`KEEP_SOURCE`) kept
     from the source in the relative form.  Runs on the device and dtype of ``source["kp"]``.
     """
-    hints = motion.info.get("compose", {}) if isinstance(motion.info, dict) else {}
-    multiplier = float(hints.get("multiplier", 1.0) if multiplier is None else multiplier)
-    lip_from_driving = bool(hints.get("lip_from_driving", False) if lip_from_driving is None
-                            else lip_from_driving)
+    multiplier, lip_from_driving = compose_options(motion, multiplier, lip_from_driving)
     relative = motion.drive == "relative" if relative is None else bool(relative)
     keep_source = set(keep_source)
     if keep_source - set(KEEP_SOURCE):

@@ -37,7 +37,7 @@ import torch
 from ..errors import InputError
 from ..liveportrait.keypoints import rotation_matrix
 from . import filters
-from .compose import LIP_KEYPOINTS, reference_frame
+from .compose import LIP_KEYPOINTS, compose_options, reference_frame
 from .types import FIELDS, Motion
 
 EYE = "eye_ratio"
@@ -164,12 +164,13 @@ def _lip_mask():
     return mask
 
 
-def to_absolute(motion, source, lip_from_driving=True):
+def to_absolute(motion, source, lip_from_driving=None):
     """A relative-drive motion as the absolute kp_info LivePortrait renders for ``source``.
 
     With d_0 the motion's reference (:func:`relative_reference`):
-    exp = exp_s + exp_i - exp_0 (lip keypoints = exp_i when ``lip_from_driving``, as
-    ``pipeline.driving_keypoints`` renders relative motions by default); R = R_i R_0^T R_s
+    exp = exp_s + exp_i - exp_0 (lip keypoints = exp_i when ``lip_from_driving``; None follows
+    the rendering rule, :func:`playmate.motion.compose.compose_options`: the generator's hint,
+    else no); R = R_i R_0^T R_s
     (angles re-extracted); t = t_s + t_i - t_0; scale = s_s * s_i / s_0.  Absolute motions
     are returned as is.  ``info["compose"]`` (e.g. the multiplier hint) is kept.
     """
@@ -184,7 +185,7 @@ def to_absolute(motion, source, lip_from_driving=True):
     p, y, r = relative_angles(motion.pitch, motion.yaw, motion.roll, (ref["pitch"], ref["yaw"], ref["roll"]),
                               (src["pitch"], src["yaw"], src["roll"]))
     exp = src["exp"] + (motion.exp - ref["exp"])
-    if lip_from_driving:
+    if compose_options(motion, lip_from_driving=lip_from_driving)[1]:
         exp = torch.where(_lip_mask(), motion.exp, exp)
     out = _done(motion, "to_absolute", drive="absolute", exp=exp, pitch=p, yaw=y, roll=r,
                 t=src["t"] + (motion.t - ref["t"]), scale=src["scale"] * (motion.scale / ref["scale"]))
