@@ -158,6 +158,11 @@ def test_8k_image(astronaut, detector, reference_crop):
     assert crop.box.size == pytest.approx(k * reference_crop.box.size, rel=0.03)
     expected = (3000 + k * (reference_crop.box.center[0] + 0.5) - 0.5, 100 + k * (reference_crop.box.center[1] + 0.5) - 0.5)
     assert np.linalg.norm(np.subtract(crop.box.center, expected)) < 0.03 * crop.box.size
+    # a face too small for the reduced search copy: the error says why and what to do
+    small = np.zeros((4320, 7680, 3), np.uint8)
+    small[2000:2128, 3000:3128] = cv2.resize(astronaut, (128, 128), interpolation=cv2.INTER_AREA)
+    raises(InputError, lambda: pipeline.crop_source(small, detector, name="big.png"),
+           "big.png", "no face found", "larger than 2048 px", "under about 150 px", "crop the image closer")
 
 
 # ----------------------------------------------------------------------- audio

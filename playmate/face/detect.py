@@ -212,6 +212,11 @@ def _release_landmarkers():
     gc.collect()
 
 
+# smallest face (px) the window search finds in the reduced copy of a large image (measured: ~150 px
+# faces in a 7680 px image, 40 px in its 2048 px copy, were missed)
+SEARCH_MIN_FACE_PX = 40
+
+
 class MediapipeFaceDetector:
     """MediaPipe Tasks ``FaceLandmarker`` (IMAGE mode) with a multi-scale window search.
 
@@ -390,8 +395,14 @@ def find_faces(image, detector, order="largest", name="image", min_face_px=MIN_F
         if faces:
             raise InputError("%s: the only face found is %d px across; faces under %d px cannot be animated "
                              "(use a larger or closer image)" % (name, max(f.size for f in faces), min_face_px))
+        hint = ""
+        search_px = getattr(detector, "SEARCH_PX", None)
+        if search_px and max(image.shape[:2]) > search_px:  # searched in a reduced copy: small faces vanish
+            hint = (" Images larger than %d px are searched in a reduced copy, where faces under about %d px "
+                    "of this image are missed: crop the image closer around the face."
+                    % (search_px, round(SEARCH_MIN_FACE_PX * max(image.shape[:2]) / search_px)))
         raise InputError("%s: no face found (%dx%d pixels). Use an image with a clearly visible, roughly frontal "
-                         "face of at least %d px." % (name, image.shape[1], image.shape[0], min_face_px))
+                         "face of at least %d px.%s" % (name, image.shape[1], image.shape[0], min_face_px, hint))
     return order_faces(usable, order)
 
 
