@@ -82,7 +82,10 @@ def test_cli_sigint_mid_render_exits_130_and_leaves_nothing(test_models, example
            "--models", str(test_models), "--generator", str(test_models / "playmate" / GENERATOR),
            "--fps", "10", "--steps", "2", "--batch-size", "1", "--precision", "fp32"]
     env = dict(os.environ, PLAYMATE_OFFLINE="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A shell without job control starts background jobs with SIGINT ignored, and the child would
+    # inherit that (Python then installs no KeyboardInterrupt handler): give it a terminal's default.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err = bytearray()
 
     def pump():
