@@ -4,7 +4,7 @@ Same layout the CLI and the nodes read (ComfyUI's models/ folder):
 
     DIR/liveportrait/*.pth                       official LivePortrait layout, synthetic weights (seed 1)
     DIR/playmate/playmate_random_init.safetensors  randomly initialised Playmate generator
-    DIR/audio_encoders/facebook/wav2vec2-base-960h/  full-size Wav2Vec2, random weights, transformers format
+    DIR/audio_encoders/facebook/wav2vec2-base-960h/  random Wav2Vec2 sized for the generator (transformers format)
     DIR/mediapipe/face_landmarker.task           copied from a local install, when one is found
     DIR/SYNTHETIC.txt                            says all of the above is random
 
@@ -63,7 +63,9 @@ def _run(*args):
     subprocess.run([sys.executable, "-m", *args], check=True)
 
 
-def write_test_models(out, small_encoder=False, generator_config="tiny", landmarker=None):
+def write_test_models(out, generator_config="tiny", landmarker=None):
+    """Write the synthetic models folder; the audio encoder is sized for the generator (the tiny
+    generator reads a 16-wide 2-layer encoder, the full one wav2vec2-base), so it always animates."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "SYNTHETIC.txt").write_text(LABEL)
@@ -71,7 +73,7 @@ def write_test_models(out, small_encoder=False, generator_config="tiny", landmar
     (out / "playmate").mkdir(exist_ok=True)
     _run("playmate.train", "init", str(out / "playmate" / "playmate_random_init.safetensors"),
          "--config", generator_config)
-    write_random_wav2vec2(out / ENCODER_SUBDIR, small=small_encoder)
+    write_random_wav2vec2(out / ENCODER_SUBDIR, small=generator_config == "tiny")
     landmarker = Path(landmarker) if landmarker else find_local_landmarker()
     if landmarker is not None:
         (out / "mediapipe").mkdir(exist_ok=True)
@@ -82,13 +84,11 @@ def write_test_models(out, small_encoder=False, generator_config="tiny", landmar
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m playmate.parity write-test-models", description=__doc__)
     parser.add_argument("out", help="models folder to write")
-    parser.add_argument("--small-encoder", action="store_true",
-                        help="a tiny Wav2Vec2 instead of the full-size one (faster tests)")
     parser.add_argument("--generator-config", default="tiny", choices=["tiny", "full"],
-                        help="size of the random Playmate generator (default tiny)")
+                        help="size of the random Playmate generator and its audio encoder: tiny (default, a "
+                             "16-wide Wav2Vec2) or full (the paper's DiT with a full-size wav2vec2-base)")
     parser.add_argument("--landmarker", default=None, help="face_landmarker.task to copy (default: a local one)")
     args = parser.parse_args(argv)
-    out = write_test_models(args.out, small_encoder=args.small_encoder,
-                            generator_config=args.generator_config, landmarker=args.landmarker)
+    out = write_test_models(args.out, generator_config=args.generator_config, landmarker=args.landmarker)
     print("wrote synthetic test models to %s" % out)
     return 0

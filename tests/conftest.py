@@ -49,7 +49,7 @@ def test_models(tmp_path_factory):
     the same command users run: `python -m playmate.parity write-test-models`."""
     from playmate.testmodels import write_test_models
     out = tmp_path_factory.mktemp("models")
-    write_test_models(out, small_encoder=True, generator_config="tiny", landmarker=landmarker_path())
+    write_test_models(out, landmarker=landmarker_path())  # the defaults, as example_media/run.sh writes them
     return out
 
 
