@@ -56,8 +56,9 @@ def _add_animate(sub):
     p.add_argument("--source", required=True, help="source face image")
     p.add_argument("--out", required=True, help="output video (.mp4, h264 + aac)")
     p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
-                   help="render precision (default auto: fp32 on CPU, fp16 on CUDA)")
-    p.add_argument("--batch-size", type=int, default=8, help="frames rendered per batch (default 8)")
+                   help="render precision (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="frames rendered per batch (default: 8 on CUDA, 1 on CPU, where it is fastest)")
     p.add_argument("--crop-scale", type=float, default=2.3, help="face crop scale (default 2.3)")
     p.add_argument("--face-index", type=int, default=0, help="which face, 0 = largest")
     p.add_argument("--no-paste-back", action="store_true", help="write the 512x512 crop video only")
