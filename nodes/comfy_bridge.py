@@ -145,6 +145,21 @@ def torch_module(obj):
     return None
 
 
+def _holder_class():
+    import torch
+
+    class WeightsHolder(torch.nn.Module):
+        """What a ModelPatcher manages: the model's weights as a child module, and the plain ``device``
+        attribute ModelPatcher assigns (transformers models, for one, have a read-only ``device``)."""
+
+        def __init__(self, module):
+            super().__init__()
+            self.inner = module
+            self.device = next(module.parameters()).device
+
+    return WeightsHolder
+
+
 class Managed:
     """A model kept on the offload device and moved to the compute device for use.
 
@@ -165,7 +180,7 @@ class Managed:
         import comfy.model_patcher
         if self._patcher is None:
             self._patcher = comfy.model_patcher.ModelPatcher(
-                module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+                _holder_class()(module), load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
         # Whole-module moves: partial (lowvram) loading only works for comfy.ops layers.
         mm.load_models_gpu([self._patcher], force_full_load=True)
         return self.obj

@@ -6,6 +6,8 @@ whichever node asks, and are moved to the GPU through ComfyUI's model management
 only when a node uses them.
 """
 
+from pathlib import Path
+
 from playmate.cache import MODELS
 
 from . import comfy_bridge as cb
@@ -53,10 +55,20 @@ class AudioEncoderHandle:
     def __init__(self, name):
         self.name = name
 
+    def folder(self):
+        """The encoder's folder in any configured audio_encoders folder (extra_model_paths.yaml
+        included), or None: then it is looked up in the HF cache or downloaded into models/."""
+        for root in cb.folder_paths_for("audio_encoders"):
+            for folder in (root / self.name, root / Path(self.name).name):
+                if folder.is_dir():
+                    return folder
+        return None
+
     def use(self):
         from playmate.audio import load_audio_encoder
-        key = ("audio_encoder", self.name, str(cb.offload_device()))
-        encoder = MODELS.get(key, lambda: load_audio_encoder(self.name, models_dir=cb.models_root(),
+        folder = self.folder()
+        key = ("audio_encoder", str(folder or self.name), str(cb.offload_device()))
+        encoder = MODELS.get(key, lambda: load_audio_encoder(str(folder or self.name), models_dir=cb.models_root(),
                                                              device=cb.offload_device()))
         return cb.managed(encoder).use()
 

@@ -170,3 +170,24 @@ def test_cli_animate_bundled_example(test_models, tmp_path):
     assert frames == n and got_fps == pytest.approx(fps) and size == (512, 512)
     assert abs(audio_s - n / fps) <= 1024 / 16000 + 1e-3
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_audio_encoder_found_in_any_configured_folder(test_models, tmp_path, monkeypatch):
+    """ComfyUI lists several folders per model kind (extra_model_paths.yaml); the encoder may be in any
+    of them, and ModelPatcher must be able to assign ``device`` to what it manages."""
+    from nodes import comfy_bridge as cb
+    from nodes import loaders
+    monkeypatch.setenv("PLAYMATE_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    empty = tmp_path / "models"
+    monkeypatch.setattr(cb, "folder_paths_for", lambda name: [empty / name, test_models / name])
+    handle = loaders.PlaymateLoadAudioEncoder().load("facebook/wav2vec2-base-960h")[0]
+    assert handle.folder() == test_models / "audio_encoders" / "facebook" / "wav2vec2-base-960h"
+    encoder = handle.use()
+    assert encoder.dim == 16 and not empty.exists()          # found there; nothing downloaded or written
+    with pytest.raises(AttributeError):
+        encoder.model.device = torch.device("cpu")           # transformers: read-only property
+    holder = cb._holder_class()(encoder.model)
+    holder.device = torch.device("cpu")                      # what ModelPatcher does on load
+    assert holder.inner is encoder.model
+    assert sum(p.numel() for p in holder.parameters()) == sum(p.numel() for p in encoder.model.parameters()) > 0
