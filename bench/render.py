@@ -8,7 +8,9 @@ golden synthetic weights (seed 1) are written to a temporary folder: same shapes
 so the same speed.  For every precision and batch size one row: the median over ``--repeats``
 timed calls (after ``--warmup`` untimed ones) of each network, divided by the batch size.
 F: appearance volume of a 256x256 image; M: motion extractor; W: warping module on a driving
-keypoint set; G: SPADE decoder (512x512 output).  W + G is the per-frame cost of rendering.
+keypoint set; G: SPADE decoder (512x512 output).  W + G is the per-frame cost of rendering; "x fp32/1" is its speed against fp32
+at batch 1 from the same run, and "img max"/"img mean" the absolute error of the rendered image
+(0..1) against fp32 on the same inputs.
 On a shared machine run with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads that lose their
 core to another process inflate the times up to 10x.
 """
@@ -61,13 +63,29 @@ def bench_inputs(model, batch, seed=0):
     return image, kp_src, kp_drv
 
 
-def bench(model, batches, repeats, warmup, log=print):
+def reference_images(model, batches):
+    """{batch: fp32 W+G image} on the bench inputs (the error reference of the other precisions)."""
+    precision, refs = model.precision, {}
+    model.set_precision("fp32")
+    try:
+        for batch in batches:
+            image, kp_src, kp_drv = bench_inputs(model, batch)
+            with torch.inference_mode():
+                refs[batch] = model.warp_decode(model.extract_feature_3d(image), kp_src, kp_drv)["out"]
+    finally:
+        model.set_precision(precision)
+    return refs
+
+
+def bench(model, batches, repeats, warmup, refs=None, base=None, log=print):
+    """One row per batch size; ``refs`` from :func:`reference_images`, ``base``: fp32 batch-1 W+G ms."""
     device = model.device
     rows = []
     for batch in batches:
         image, kp_src, kp_drv = bench_inputs(model, batch)
         with torch.inference_mode():
             feature = model.extract_feature_3d(image)
+            out = model.warp_decode(feature, kp_src, kp_drv)["out"]
             warped = model.warp(feature, kp_src, kp_drv)["out"]
             times = {
                 "F": timed(lambda: model.extract_feature_3d(image), device, repeats, warmup),
@@ -76,17 +94,25 @@ def bench(model, batches, repeats, warmup, log=print):
                 "G": timed(lambda: model.decode(warped), device, repeats, warmup),
             }
         row = {"precision": model.precision, "batch": batch, **{k: 1000.0 * v / batch for k, v in times.items()}}
+        if refs is not None:
+            err = (out - refs[batch]).abs()
+            row.update(img_max=float(err.max()), img_mean=float(err.mean()))
+        if base is None and model.precision == "fp32" and batch == 1:
+            base = row["W"] + row["G"]
+        row["speedup"] = base / (row["W"] + row["G"]) if base else float("nan")
         rows.append(row)
         log(format_row(row))
     return rows
 
 
-HEADER = "%-9s %5s %9s %9s %9s %9s %9s" % ("precision", "batch", "F ms", "M ms", "W ms", "G ms", "W+G ms")
+HEADER = "%-9s %5s %9s %9s %9s %9s %9s %8s %8s %9s" % ("precision", "batch", "F ms", "M ms", "W ms", "G ms",
+                                                       "W+G ms", "x fp32/1", "img max", "img mean")
 
 
 def format_row(r):
-    return "%-9s %5d %9.1f %9.1f %9.1f %9.1f %9.1f" % (r["precision"], r["batch"], r["F"], r["M"], r["W"], r["G"],
-                                                     r["W"] + r["G"])
+    return "%-9s %5d %9.1f %9.1f %9.1f %9.1f %9.1f %8.2f %8.4f %9.5f" % (
+        r["precision"], r["batch"], r["F"], r["M"], r["W"], r["G"], r["W"] + r["G"], r["speedup"],
+        r.get("img_max", float("nan")), r.get("img_mean", float("nan")))
 
 
 def main(argv=None):
@@ -112,10 +138,19 @@ def main(argv=None):
             folder = write_weights(Path(tmp) / "liveportrait", seed=1, fmt="safetensors")
             print("synthetic weights (seed 1) in %s" % folder)
         model = load_liveportrait(folder, device=args.device)
+        precisions = [p for p in args.precisions.split(",") if p]
+        if "fp32" in precisions:  # the baseline first: fp32 at batch 1
+            precisions.remove("fp32")
+            precisions.insert(0, "fp32")
+            batches = sorted(set(batches) | {1})
+        refs = reference_images(model, batches)
         print(HEADER)
-        for precision in [p for p in args.precisions.split(",") if p]:
+        base = None
+        for precision in precisions:
             model.set_precision(precision)
-            bench(model, batches, args.repeats, args.warmup)
+            for row in bench(model, batches, args.repeats, args.warmup, refs=refs, base=base):
+                if row["precision"] == "fp32" and row["batch"] == 1:
+                    base = row["W"] + row["G"]
     return 0
 
 
