@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PLAYMATE_SHARED", ROOT.parent / "shared"))
@@ -51,6 +52,16 @@ def test_models(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     write_test_models(out, landmarker=landmarker_path())  # the defaults, as example_media/run.sh writes them
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest (and least disturbed by other processes) on one thread; for a module:
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture()

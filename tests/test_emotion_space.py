@@ -32,12 +32,7 @@ PROMPTS = [("a big happy grin", "happy"), ("furious and shouting", "angry"), ("a
            ("rolling her eyes with disdain", "contempt"), ("gasping in astonishment", "surprised")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: fastest on one thread (conftest)
 
 
 @pytest.fixture(scope="module")

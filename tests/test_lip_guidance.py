@@ -25,12 +25,7 @@ ENCODER_NAME = "facebook/wav2vec2-base-960h"
 LIPS = list(LIP_DIMS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: fastest on one thread (conftest)
 
 
 def audio_features(n, g, smooth=5, jitter=0.3):

@@ -31,12 +31,7 @@ EXP_STD = torch.full((63,), 0.02)
 POSE_STD = torch.tensor([0.02, 0.01, 0.01, 0.01, 4.0, 5.0, 3.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: fastest on one thread (conftest)
 
 
 def truth():
