@@ -239,7 +239,7 @@ def render_faces(lp, sources, motions, batch_size=8, stitching=True, progress=No
         out = np.repeat(background[None], b, axis=0)
         for (_, frames), paste in zip(batches, pasters):
             for j in range(b):
-                paste(out[j], frames[j].astype(np.float32) / 255.0, out=out[j])
+                paste.paste_into(out[j], frames[j].astype(np.float32) / 255.0)
         if progress is not None:
             progress(start + b, n, out[-1])
         yield start, out

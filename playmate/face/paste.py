@@ -109,13 +109,16 @@ class PasteBack:
         if out is None:
             out = np.empty(image.shape, np.float32)
         np.copyto(out, image)
-        if self.region is None:
-            return out
-        warped = cv2.remap(np.ascontiguousarray(rendered, dtype=np.float32), self.maps[0], self.maps[1],
-                           cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        area = out[self.region]
-        area += self.region_mask * (np.clip(warped, 0.0, 1.0) - area)
-        return out
+        return self.paste_into(out, rendered)
+
+    def paste_into(self, image, rendered):
+        """Paste ``rendered`` into float32 ``image`` [H, W, 3] in place (e.g. several faces in turn); returns it."""
+        if self.region is not None:
+            warped = cv2.remap(np.ascontiguousarray(rendered, dtype=np.float32), self.maps[0], self.maps[1],
+                               cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            area = image[self.region]
+            area += self.region_mask * (np.clip(warped, 0.0, 1.0) - area)
+        return image
 
 
 def _batch(array, ndim, what):
