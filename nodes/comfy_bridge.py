@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 # Our model folders under ComfyUI/models/<name>.
 FOLDERS = {
@@ -138,26 +139,20 @@ def offload_device():
 
 def torch_module(obj):
     """The nn.Module holding ``obj``'s weights: itself, or its ``model`` / ``net`` attribute."""
-    import torch
     for candidate in (obj, getattr(obj, "model", None), getattr(obj, "net", None)):
         if isinstance(candidate, torch.nn.Module):
             return candidate
     return None
 
 
-def _holder_class():
-    import torch
+class WeightsHolder(torch.nn.Module):
+    """What a ModelPatcher manages: the model's weights as a child module, and the plain ``device``
+    attribute ModelPatcher assigns (transformers models, for one, have a read-only ``device``)."""
 
-    class WeightsHolder(torch.nn.Module):
-        """What a ModelPatcher manages: the model's weights as a child module, and the plain ``device``
-        attribute ModelPatcher assigns (transformers models, for one, have a read-only ``device``)."""
-
-        def __init__(self, module):
-            super().__init__()
-            self.inner = module
-            self.device = next(module.parameters()).device
-
-    return WeightsHolder
+    def __init__(self, module):
+        super().__init__()
+        self.inner = module
+        self.device = next(module.parameters()).device
 
 
 class Managed:
@@ -180,7 +175,7 @@ class Managed:
         import comfy.model_patcher
         if self._patcher is None:
             self._patcher = comfy.model_patcher.ModelPatcher(
-                _holder_class()(module), load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+                WeightsHolder(module), load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
         # Whole-module moves: partial (lowvram) loading only works for comfy.ops layers.
         mm.load_models_gpu([self._patcher], force_full_load=True)
         return self.obj

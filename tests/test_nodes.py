@@ -187,7 +187,7 @@ def test_audio_encoder_found_in_any_configured_folder(test_models, tmp_path, mon
     assert encoder.dim == 16 and not empty.exists()          # found there; nothing downloaded or written
     with pytest.raises(AttributeError):
         encoder.model.device = torch.device("cpu")           # transformers: read-only property
-    holder = cb._holder_class()(encoder.model)
+    holder = cb.WeightsHolder(encoder.model)
     holder.device = torch.device("cpu")                      # what ModelPatcher does on load
     assert holder.inner is encoder.model
     assert sum(p.numel() for p in holder.parameters()) == sum(p.numel() for p in encoder.model.parameters()) > 0
