@@ -60,6 +60,7 @@ class PlaymateEditPortraitVideo:
             log.warning(note)
         else:
             note = "Edit Portrait Video: %d frames." % n
+        frames = frames[:n]  # frames past the motion's end are never rendered: do not track them either
         crops = face.crop_video(frames, detector(), fps=motion.fps, face_index=face_index, order=face_order,
                                 scale=crop_scale, vx=crop_shift_x, vy=crop_shift_y, name="images")
         lp = liveportrait.use()
