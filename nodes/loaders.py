@@ -6,8 +6,6 @@ whichever node asks, and are moved to the GPU through ComfyUI's model management
 only when a node uses them.
 """
 
-from pathlib import Path
-
 from playmate.cache import MODELS
 
 from . import comfy_bridge as cb
@@ -58,11 +56,9 @@ class AudioEncoderHandle:
     def folder(self):
         """The encoder's folder in any configured audio_encoders folder (extra_model_paths.yaml
         included), or None: then it is looked up in the HF cache or downloaded into models/."""
-        for root in cb.folder_paths_for("audio_encoders"):
-            for folder in (root / self.name, root / Path(self.name).name):
-                if folder.is_dir():
-                    return folder
-        return None
+        from playmate.audio import encoder_folders_in
+        folders = (f for root in cb.folder_paths_for("audio_encoders") for f in encoder_folders_in(self.name, root))
+        return next((f for f in folders if f.is_dir()), None)
 
     def use(self):
         from playmate.audio import load_audio_encoder

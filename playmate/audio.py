@@ -336,8 +336,12 @@ def encoder_folders(name, models_dir):
     """Where ``name`` may live under ``models_dir``: audio_encoders/<name> (e.g.
     audio_encoders/facebook/wav2vec2-base-960h, where downloads go), then
     audio_encoders/<last part of name>."""
-    root = Path(models_dir) / ENCODER_FOLDER
-    full, short = root / str(name), root / Path(str(name)).name
+    return encoder_folders_in(name, Path(models_dir) / ENCODER_FOLDER)
+
+
+def encoder_folders_in(name, root):
+    """Where ``name`` may live in the audio-encoder folder ``root``: root/<name>, then root/<last part>."""
+    full, short = Path(root) / str(name), Path(root) / Path(str(name)).name
     return [full] if full == short else [full, short]
 
 
