@@ -134,21 +134,8 @@ class PlaymateEmotionFromAudio(_EmotionNode):
         return (estimate, _weights_text(estimate))
 
 
-class _WithLipGuidance:
-    """A generator whose generate() always gets ``lip_guidance`` (everything else is the generator's)."""
-
-    def __init__(self, generator, guidance):
-        self._generator, self._guidance = generator, guidance
-
-    def __getattr__(self, name):
-        return getattr(self._generator, name)
-
-    def generate(self, *args, **kwargs):
-        return self._generator.generate(*args, lip_guidance=self._guidance, **kwargs)
-
-
 class PlaymateSampleMotionAdvanced:
-    DESCRIPTION = ("Sample Motion with the extras of issue 10: an emotion from Emotion From Text/Audio (overrides the "
+    DESCRIPTION = ("Sample Motion with extras: an emotion from Emotion From Text/Audio (overrides the "
                    "emotion list; intensity still applies) and lip-sync guidance by a lip classifier on the mouth "
                    "keypoints (scale 0 = exactly the plain sampler). Playmate generators only for these extras.")
     CATEGORY = "Playmate/Emotion"
@@ -183,20 +170,21 @@ class PlaymateSampleMotionAdvanced:
         gen = generator.use()
         if emotion_vector is not None:
             emotion = emotion_vector.weights
+        guidance = None
         if float(lip_guidance_scale) > 0:
             from playmate.motion.lip_guidance import LipGuidance, load_lip_classifier
             if lip_classifier == NO_CLASSIFIER:
                 raise InputError("lip_guidance_scale is > 0 but no lip_classifier is chosen: pick one from "
                                  "models/playmate_lipsync or set the scale to 0.")
-            if getattr(gen, "name", "") != "playmate":
+            if not gen.supports_lip_guidance:
                 raise InputError("Lip guidance needs a Playmate generator; %s has none: set lip_guidance_scale to 0."
-                                 % getattr(gen, "name", "this generator"))
+                                 % gen.name)
             path = _path(LIPSYNC_FOLDER, lip_classifier)
             classifier = MODELS.get(("lip_classifier", file_key(path), str(gen.device)),
                                     lambda: load_lip_classifier(path, device=gen.device))
-            gen = _WithLipGuidance(gen, LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode))
+            guidance = LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode)
         return sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
-                             pose_mode, audio_encoder)
+                             pose_mode, audio_encoder, lip_guidance=guidance)
 
 
 NODE_CLASS_MAPPINGS = {

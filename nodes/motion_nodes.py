@@ -49,13 +49,13 @@ class PlaymateSampleMotion:
 
 
 def sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed, pose_mode,
-                  audio_encoder=None):
+                  audio_encoder=None, lip_guidance=None):
     """The Sample Motion nodes' work on a loaded generator ``gen``: (motion, frames, fps)."""
     progress = cb.Progress(int(steps))
     motion = pipeline.sample_motion(
         gen, audio_features, source.kp_info, emotion=emotion, intensity=intensity, cfg_audio=cfg_audio,
         cfg_emotion=cfg_emotion, steps=steps, seed=seed,
-        audio_encoder=None if audio_encoder is None else audio_encoder.use(),
+        audio_encoder=None if audio_encoder is None else audio_encoder.use(), lip_guidance=lip_guidance,
         progress=lambda done, total: progress(done, total))
     motion = controls.head_pose(motion, mode=pose_mode, source=source)
     return (motion, motion.num_frames, motion.fps)

@@ -27,7 +27,7 @@ from .cache import MODELS, file_key
 from .errors import InputError, PlaymateError
 from .motion.types import Motion
 
-EMOTIONS = ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised")
+from .motion.emotion import EMOTIONS, parse_emotion  # noqa: F401  (the one emotion parser)
 
 
 # ----------------------------------------------------------------- devices
@@ -63,31 +63,6 @@ def load_generator(path, device="cpu"):
     path = Path(path)
     return MODELS.get(("generator", file_key(path), str(device)),
                       lambda: loading.load_generator(path, device=device))
-
-
-def parse_emotion(text):
-    """'happy' or 'happy:0.7,surprised:0.3' -> {name: weight} (weights sum to 1)."""
-    weights = {}
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, _, value = part.partition(":")
-        name = name.strip().lower()
-        if name not in EMOTIONS:
-            raise InputError("Unknown emotion %r: choose from %s (or a mixture like 'happy:0.7,sad:0.3')."
-                             % (name, ", ".join(EMOTIONS)))
-        try:
-            w = float(value) if value else 1.0
-        except ValueError:
-            raise InputError("Emotion weight %r for %r is not a number." % (value, name)) from None
-        if not np.isfinite(w) or w < 0:
-            raise InputError("Emotion weight for %r must be >= 0, got %r." % (name, value))
-        weights[name] = weights.get(name, 0.0) + w
-    total = sum(weights.values())
-    if total <= 0:
-        raise InputError("The emotion %r has no positive weight." % (text,))
-    return {k: v / total for k, v in weights.items()}
 
 
 # ------------------------------------------------------------------ source
@@ -427,23 +402,20 @@ def audio_clip(waveform, sample_rate, fps=25.0, encoder=None, encoder_output=Non
                      original=(waveform.reshape(-1, waveform.shape[-1]).numpy(), int(sample_rate)))
 
 
-def sample_motion(generator, clip, source_kp_info, emotion="neutral", intensity=1.0, cfg_audio=2.0,
-                  cfg_emotion=1.5, steps=25, seed=0, audio_encoder=None, progress=None):
-    """A MOTION for ``clip`` from ``generator`` (Playmate or JoyVASA), exactly clip.num_frames long."""
-    if int(steps) < 1:
-        raise InputError("steps must be >= 1, got %r." % (steps,))
-    if cfg_audio < 0 or cfg_emotion < 0:
-        raise InputError("Guidance weights must be >= 0 (got cfg_audio=%r, cfg_emotion=%r)." % (cfg_audio, cfg_emotion))
-    weights = parse_emotion(emotion) if isinstance(emotion, str) else emotion
-    kwargs = dict(fps=clip.fps, steps=int(steps), cfg_audio=float(cfg_audio), cfg_emotion=float(cfg_emotion),
-                  emotion=weights, intensity=float(intensity), seed=int(seed), progress=progress)
-    if getattr(generator, "needs_audio_encoder", False):
-        if clip.features is None and audio_encoder is None:
-            raise InputError("The %s generator needs speech features: connect a Load Audio Encoder node "
-                             "(or core audio encoder output) to Audio Features." % generator.name)
-        kwargs["audio_features"] = clip.features
-        kwargs["audio_encoder"] = audio_encoder
-    motion = generator.generate(clip.audio_16k, source_kp_info, **kwargs)
+def sample_motion(generator, clip, source_kp_info, emotion="neutral", intensity=1.0, cfg_audio=None,
+                  cfg_emotion=None, steps=None, seed=0, audio_encoder=None, lip_guidance=None, progress=None):
+    """A MOTION for ``clip`` from any :class:`playmate.motion.generator.MotionGenerator`, exactly
+    clip.num_frames long.  None for steps / cfg_audio / cfg_emotion = the generator's defaults."""
+    if generator.needs_audio_encoder and clip.features is None and audio_encoder is None:
+        raise InputError("The %s generator needs speech features: connect a Load Audio Encoder node "
+                         "(or core audio encoder output) to Audio Features." % generator.name)
+    emotion = parse_emotion(emotion) if isinstance(emotion, str) else emotion
+    motion = generator.generate(
+        clip.audio_16k, source_kp_info, fps=clip.fps, steps=steps, cfg_audio=cfg_audio, cfg_emotion=cfg_emotion,
+        emotion=emotion, intensity=intensity, seed=seed,
+        audio_features=clip.features if generator.needs_audio_encoder else None,
+        audio_encoder=audio_encoder if generator.needs_audio_encoder else None,
+        lip_guidance=lip_guidance, progress=progress)
     if motion.num_frames != clip.num_frames:  # a generator bug, never silently desync audio and video
         raise PlaymateError("Generator %s returned %d frames for %d expected." % (generator.name, motion.num_frames,
                                                                                   clip.num_frames))
@@ -504,13 +476,13 @@ def _cli_motion(args, source_kp_info, device):
     path = Path(args.generator) if args.generator else loading.default_generator_path(models)
     generator = load_generator(path, device=device)
     weights = parse_emotion(args.emotion)
-    if not getattr(generator, "supports_emotion", False) and weights != {"neutral": 1.0}:
+    if not generator.supports_emotion and weights not in ({"neutral": 1.0}, None):
         print("note: the %s generator has no emotion control; --emotion %s has no effect."
               % (generator.name, args.emotion), file=sys.stderr)
     waveform, sr = load_audio(args.audio)
     clip = audio_clip(waveform, sr, fps=args.fps)
     encoder = None
-    if getattr(generator, "needs_audio_encoder", False):
+    if generator.needs_audio_encoder:
         encoder = MODELS.get(("audio_encoder", str(models), str(device)),
                              lambda: load_audio_encoder(None, models_dir=models, device=device))
     motion = sample_motion(generator, clip, source_kp_info, emotion=weights, intensity=args.intensity,

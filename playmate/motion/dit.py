@@ -40,9 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..safeio import ModelConfig
+from .emotion import EMOTIONS
 from .normalization import EXP_DIM, IDENTITY_DIM, MOTION_DIM, POSE_DIM
-
-EMOTIONS = ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised")
 
 
 @dataclass

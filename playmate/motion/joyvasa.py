@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from ..errors import InputError, ModelFileError
 from ..hub import Remote, ensure_file
 from ..safeio import atomic_path
+from .generator import SamplingDefaults, check_steps, finite, positive, refuse_lip_guidance
 from .safeload import TRAINING_ARGS_GLOBALS, load_numpy_pickle, load_torch_pickle
 from .types import Motion
 
@@ -596,6 +597,8 @@ class JoyVASAGenerator:
 
     name = "joyvasa"
     supports_emotion = False
+    supports_lip_guidance = False
+    needs_audio_encoder = False   # the HuBERT encoder is part of the checkpoint
 
     def __init__(self, net, template, args, origin=""):
         self.net = net
@@ -610,6 +613,10 @@ class JoyVASAGenerator:
     @property
     def device(self):
         return self.net.audio_feature_map.weight.device
+
+    @property
+    def defaults(self):
+        return SamplingDefaults(steps=self.n_steps, cfg_audio=DEFAULT_CFG_AUDIO, min_steps=1, max_steps=self.n_steps)
 
     # ---------------------------------------------------------------- stages
     def layout(self, n_samples):
@@ -703,9 +710,9 @@ class JoyVASAGenerator:
                 "yaw": out[:, 5:6], "roll": out[:, 6:7]}
 
     # -------------------------------------------------------------- interface
-    def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=DEFAULT_CFG_AUDIO,
-                 cfg_emotion=0.0, emotion=None, intensity=1.0, seed=0, pe="legacy", smooth=True,
-                 progress=None, noise=None, trace=None):
+    def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=None, cfg_emotion=None,
+                 emotion=None, intensity=1.0, seed=0, audio_features=None, audio_encoder=None,
+                 lip_guidance=None, progress=None, pe="legacy", smooth=True, noise=None, trace=None):
         """Audio (16 kHz mono float32 [T]) -> MOTION (drive "relative", ``fps`` frames per second).
 
         ``source`` is not used (JoyVASA does not condition on the face).  ``steps``:
@@ -718,19 +725,13 @@ class JoyVASAGenerator:
         after every denoising step.  ``trace`` (a dict, for parity checks) receives the
         intermediate arrays of every stage (see :mod:`playmate.motion.joyvasa_parity`).
         """
+        refuse_lip_guidance(self, lip_guidance)
         audio = self._check_audio(audio_16k)
-        fps = _positive(fps, "fps")
+        fps = positive(fps, "fps")
         if pe not in PE_MODES:
             raise InputError("pe must be one of %s, got %r." % (PE_MODES, pe))
-        if steps is not None and (int(steps) != steps or not 1 <= int(steps) <= self.n_steps):
-            raise InputError("steps must be between 1 and %d for the JoyVASA generator, got %r."
-                             % (self.n_steps, steps))
-        try:
-            cfg = float(cfg_audio)
-        except (TypeError, ValueError):
-            cfg = float("nan")
-        if not math.isfinite(cfg):
-            raise InputError("cfg_audio must be a finite number, got %r." % (cfg_audio,))
+        steps = None if steps is None else check_steps(steps, self.defaults, self.name)
+        cfg = DEFAULT_CFG_AUDIO if cfg_audio is None else finite(cfg_audio, "cfg_audio")
         n_out = round(audio.shape[0] / SAMPLE_RATE * fps)
         if n_out < 1:
             raise InputError("The audio (%d samples) is shorter than one frame at %g fps: use a longer "
@@ -790,16 +791,6 @@ class JoyVASAGenerator:
         if not torch.isfinite(a).all():
             raise InputError("audio contains NaN or infinite samples.")
         return a
-
-
-def _positive(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if not math.isfinite(v) or v <= 0:
-        raise InputError("%s must be a positive number, got %r." % (name, value))
-    return v
 
 
 def _draws(seed, noise):

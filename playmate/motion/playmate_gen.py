@@ -23,14 +23,15 @@ import torch
 from ..errors import InputError, ModelFileError
 from ..safeio import atomic_path
 from .diffusion import cosine_alpha_bar, ddim_sample
-from .dit import EMOTIONS, PlaymateConfig, PlaymateDiT
+from .dit import PlaymateConfig, PlaymateDiT
+from .emotion import EMOTIONS, NULL_NAMES, EmotionSchedule, describe as describe_emotion, frame_weights
+from .generator import SamplingDefaults, check_seed, check_steps, finite, guidance, positive
 from .normalization import MOTION_DIM, NormStats, source_vectors, split_vector
 from .types import Motion
 
 FORMAT = "playmate-generator"
 FORMAT_VERSION = 1
 RANDOM_INIT_LABEL = "synthetic/random init"
-NULL_NAMES = ("null", "none", "")
 CLIP_X0 = 6.0   # predicted x_0 is clamped to +-6 standard deviations of the normalised data
 
 
@@ -125,6 +126,11 @@ def emotion_condition(model, emotion, intensity, n_frames, n_out=None, fps_ratio
         emotion = _parse_emotion_text(emotion)
         if emotion is None:
             return None
+    n_rows = n_frames if n_out is None else n_out
+    scale = None
+    if isinstance(emotion, EmotionSchedule):  # per output frame: weights, and intensity through the gate
+        emotion, scale = frame_weights(emotion, n_rows, fps_ratio * model.cfg.fps, intensity)
+        scale, intensity = _frames_to_model(scale[:, None], n_frames, fps_ratio)[:, 0], 1.0
     if isinstance(emotion, dict):
         weights = torch.zeros(len(EMOTIONS) + 1)
         for name, w in emotion.items():
@@ -139,7 +145,6 @@ def emotion_condition(model, emotion, intensity, n_frames, n_out=None, fps_ratio
         raise InputError("The emotion tensor must be [8|9|E] or per frame [N, 8|9|E] and finite, got %s."
                          % (tuple(x.shape),))
     if x.dim() == 2:
-        n_rows = n_frames if n_out is None else n_out
         if x.shape[0] != n_rows:
             raise InputError("The per-frame emotion has %d rows, the clip has %d frames." % (x.shape[0], n_rows))
         x = _frames_to_model(x, n_frames, fps_ratio)
@@ -160,15 +165,21 @@ def emotion_condition(model, emotion, intensity, n_frames, n_out=None, fps_ratio
     else:
         raise InputError("The emotion tensor's last dimension is %d: use 8 or 9 weights (8 emotions + null) "
                          "or an embedding of size %d." % (x.shape[-1], dim))
+    if scale is not None:
+        gate = gate * scale
     if not (gate > 0).any():
         return None
     return vectors.contiguous(), gate.contiguous()
 
 
 def _parse_emotion_text(text):
+    """Text -> None, an :class:`EmotionSchedule`, or raw {name: weight} (a "null" share allowed)."""
     key = text.strip().lower()
     if key in NULL_NAMES:
         return None
+    from .emotion import is_schedule
+    if is_schedule(key):
+        return EmotionSchedule.parse(key)
     weights = {}
     for part in key.split(","):
         name, _, value = part.strip().partition(":")
@@ -194,6 +205,7 @@ class PlaymateGenerator:
 
     name = "playmate"
     needs_audio_encoder = True
+    supports_lip_guidance = True
 
     def __init__(self, model, stats, meta=None, path=None):
         self.model = model
@@ -205,6 +217,11 @@ class PlaymateGenerator:
     @property
     def config(self):
         return self.model.cfg
+
+    @property
+    def defaults(self):
+        return SamplingDefaults(steps=25, cfg_audio=2.0, cfg_emotion=1.5, min_steps=2,
+                                max_steps=self.model.cfg.diffusion_steps)
 
     @property
     def supports_emotion(self):
@@ -228,9 +245,9 @@ class PlaymateGenerator:
 
     # ---------------------------------------------------------- generate
     @torch.inference_mode()
-    def generate(self, audio_16k, source, *, fps=25.0, steps=25, cfg_audio=2.0, cfg_emotion=1.5,
-                 emotion="neutral", intensity=1.0, seed=0, eta=0.0, audio_features=None,
-                 audio_encoder=None, progress=None, lip_guidance=None):
+    def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=None, cfg_emotion=None,
+                 emotion="neutral", intensity=1.0, seed=0, audio_features=None, audio_encoder=None,
+                 lip_guidance=None, progress=None, eta=0.0):
         """Sample a MOTION (drive "absolute") with exactly round(T/16000*fps) frames.
 
         ``audio_16k`` mono float32 [T] (or None with ``audio_features`` [N,L,D] precomputed at
@@ -243,16 +260,15 @@ class PlaymateGenerator:
         """
         from ..audio import SAMPLE_RATE, num_frames
         cfg = self.model.cfg
-        fps = _positive(fps, "fps")
-        steps = _int_in(steps, "steps", 2, cfg.diffusion_steps)
-        w_a, w_e = _finite(cfg_audio, "cfg_audio"), _finite(cfg_emotion, "cfg_emotion")
-        eta = _finite(eta, "eta")
+        fps = positive(fps, "fps")
+        defaults = self.defaults
+        steps = check_steps(steps, defaults, self.name)
+        w_a = guidance(cfg_audio, defaults.cfg_audio, "cfg_audio")
+        w_e = guidance(cfg_emotion, defaults.cfg_emotion, "cfg_emotion")
+        eta = finite(eta, "eta")
         if eta < 0:
             raise InputError("eta must be >= 0, got %r." % (eta,))
-        try:
-            seed = int(seed)
-        except (TypeError, ValueError):
-            raise InputError("seed must be an integer, got %r." % (seed,)) from None
+        seed = check_seed(seed)
 
         if audio_features is not None:
             feats = torch.as_tensor(audio_features)
@@ -297,7 +313,7 @@ class PlaymateGenerator:
         raw = self.stats.denormalize(z, ref_pose)
         info = {"generator": self.name, "label": self.label, "stage": int(self.meta.get("stage", "1")),
                 "seed": seed, "steps": steps, "cfg_audio": w_a, "cfg_emotion": w_e, "eta": eta,
-                "emotion": _describe(emotion), "intensity": float(intensity),
+                "emotion": describe_emotion(emotion), "intensity": float(intensity),
                 "emotion_applied": emo is not None, "model_fps": cfg.fps,
                 "source_pose": [float(v) for v in ref_pose]}
         if lip_guidance is not None:
@@ -405,38 +421,3 @@ def sample_windows(denoise, n, window, prev, crossfade, *, steps, alpha_bar, eta
         else:
             z[s:s + window] = x0
     return z[:n]
-
-
-def _describe(emotion):
-    if torch.is_tensor(emotion):
-        return "tensor%s" % (list(emotion.shape),)
-    if isinstance(emotion, dict):
-        return {str(k): float(v) for k, v in emotion.items()}
-    return emotion
-
-
-def _finite(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InputError("%s must be a number, got %r." % (name, value)) from None
-    if not math.isfinite(value):
-        raise InputError("%s must be finite, got %r." % (name, value))
-    return value
-
-
-def _positive(value, name):
-    value = _finite(value, name)
-    if value <= 0:
-        raise InputError("%s must be positive, got %r." % (name, value))
-    return value
-
-
-def _int_in(value, name, lo, hi):
-    try:
-        ivalue = int(value)
-    except (TypeError, ValueError):
-        raise InputError("%s must be an integer, got %r." % (name, value)) from None
-    if ivalue != value or not lo <= ivalue <= hi:
-        raise InputError("%s must be an integer in %d..%d, got %r." % (name, lo, hi, value))
-    return ivalue
