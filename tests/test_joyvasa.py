@@ -292,7 +292,7 @@ def test_seed_fps_steps_and_inputs(generator, speech12):
     from playmate.pipeline import audio_clip, sample_motion
     clip = audio_clip(speech12[:2 * SR].numpy()[None], SR, fps=25.0)
     via = sample_motion(generator, clip, _source(), emotion="happy", intensity=0.5, steps=2, seed=7)
-    direct = generator.generate(speech12[:2 * SR], None, seed=7, steps=2, cfg_audio=2.0)
+    direct = generator.generate(speech12[:2 * SR], None, seed=7, steps=2)  # None = the generator's defaults
     assert via.num_frames == clip.num_frames == 50 and torch.equal(via.exp, direct.exp)
     assert generator.supports_emotion is False and generator.native_fps == 25.0
     for bad in (dict(steps=0), dict(steps=51), dict(pe="new"), dict(fps=0), dict(cfg_audio=float("nan"))):

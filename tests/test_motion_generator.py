@@ -275,6 +275,21 @@ def test_emotion_inputs_are_equivalent(active):
         run(torch.zeros(5))
 
 
+def test_emotion_schedule_is_per_frame_weights_and_gate(active):
+    """A schedule ('0:happy, 1:sad@0.5') is the per-frame mixture it describes, its intensity the gate."""
+    from playmate.motion.emotion import parse_emotion
+    from playmate.motion.generator import MotionGenerator
+    gen, feats = active[0], features(50)
+    assert isinstance(gen, MotionGenerator) and gen.supports_lip_guidance and gen.defaults.min_steps == 2
+    run = lambda emotion: gen.generate(None, source(), audio_features=feats, steps=3, emotion=emotion).exp
+    schedule = parse_emotion("0:happy, 1:sad@0.5").with_crossfade(0.0)  # 25 fps: frames 0..24 happy, 25.. sad
+    rows = torch.zeros(50, 9)
+    rows[:25, 5] = 1.0
+    rows[25:, 6], rows[25:, 8] = 0.5, 0.5            # half null = half gate
+    assert torch.allclose(run(schedule), run(rows), atol=1e-6)
+    assert not torch.allclose(run(schedule), run("happy"), atol=1e-4)
+
+
 # ---------------------------------------------------------------- long audio
 def _rss():
     with open("/proc/self/statm") as f:
