@@ -116,18 +116,18 @@ def cross_check(sizes, config, path):
                              "release." % (config.origin, _where(path), ", ".join(bad)))
 
 
-def build_network(state, sizes, device="cpu", dtype=torch.float32):
-    """The denoiser holding ``state`` (eval mode, no grads) on ``device``."""
+def build_network(state, sizes, device="cpu"):
+    """The denoiser holding ``state`` (float32, eval mode, no grads) on ``device``."""
     with torch.device("meta"):
         net = MotionDecoder(sizes)
-    ready = {k: state[k].to(device=device, dtype=dtype).contiguous() for k in expected_shapes(sizes)}
+    ready = {k: state[k].to(device=device, dtype=torch.float32).contiguous() for k in expected_shapes(sizes)}
     net.load_state_dict(ready, strict=True, assign=True)
     return net.eval().requires_grad_(False)
 
 
-def load_lmdm(path, config=None, device="cpu", dtype=torch.float32):
+def load_lmdm(path, config=None, device="cpu"):
     """Read, check (against ``config``'s sizes when given) and build the denoiser of ``path``."""
     state, sizes = read_lmdm(path)
     if config is not None:
         cross_check(sizes, config, path)
-    return build_network(state, sizes, device=device, dtype=dtype)
+    return build_network(state, sizes, device=device)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelFileError
+from ...errors import InputError, ModelFileError
 from ..safeload import load_numpy_pickle
+from .emotion import release_rows
 
 CFG_NAME = "v0.4_hubert_cfg_pytorch.pkl"
 
@@ -132,6 +133,10 @@ def check_kwargs(kw, where, error=ModelFileError):
             bad(key, "a dict")
     if not isinstance(kw["ctrl_info"], (dict, list, tuple)):
         bad("ctrl_info", "a dict {frame: controls} or a list of per-frame dicts")
+    try:
+        release_rows(kw["emo"], "%s: emo" % where)
+    except InputError as exc:
+        raise error(str(exc)) from None
     use = kw["use_d_keys"]
     if use is not None and not isinstance(use, (dict, list, tuple)):
         bad("use_d_keys", "None, a list of motion keys or a dict key -> weight")

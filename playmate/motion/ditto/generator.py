@@ -16,6 +16,13 @@ guidance weight), emotion None = the cfg's ``emo`` (code default 4, Neutral).  T
 our kp_info with the raw head-pose logits (``pitch_logits`` ...) and Ditto's eye features
 (``eye_open``, ``eye_ball``), as :func:`playmate.pipeline.prepare_source` leaves them.  The
 motion is generated at 25 fps and resampled for other frame rates.
+
+Release settings honoured (cfg ``default_kwargs`` / ``options``): emo, sampling_timesteps,
+overlap_v2, fix_kp_cond, fix_kp_cond_dim, smo_k_d, v_min_max_for_clip, use_d_keys, relative_d,
+drive_eye, delta_eye_arr, delta_eye_open_n, overall_ctrl_info, ctrl_info.  Not used: the crop
+settings (our crop), online_mode (generation is offline), the video-source settings (smo_k_s,
+template_n_frames, eye_f0_mode, ch_info), fade_type / fade_out_keys (the release's run-time
+fades) and flag_stitching (the renderer stitches).
 """
 
 from pathlib import Path
@@ -176,8 +183,9 @@ class DittoGenerator:
         return motion.resample(fps, num_frames=n_out)
 
 
-def load_ditto(checkpoint, config=None, audio_encoder=None, device="cpu", dtype=torch.float32):
-    """The Ditto generator from ``lmdm_v0.4_hubert.pth`` and (optionally) the cfg pickle."""
+def load_ditto(checkpoint, config=None, audio_encoder=None, device="cpu"):
+    """The Ditto generator (float32 on ``device``) from ``lmdm_v0.4_hubert.pth`` and (optionally) the
+    cfg pickle; ``audio_encoder``: an object with ``features(audio_16k) -> float32 [N, 1024]``."""
     cfg = read_config(config) if config is not None else None
-    net = load_lmdm(checkpoint, cfg, device=device, dtype=dtype)
+    net = load_lmdm(checkpoint, cfg, device=device)
     return DittoGenerator(net, cfg, audio_encoder=audio_encoder, origin=str(checkpoint))

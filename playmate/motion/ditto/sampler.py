@@ -83,7 +83,7 @@ class Sampler:
         self.plan = Plan(alphas_cumprod() if alphas is None else alphas, steps)
         self.shape = (1, net.sizes.seq_frames, net.sizes.motion_dim)
         self.draw = draw
-        self.z = [draw(self.shape) for _ in range(self.plan.n_noise)]
+        self.z = [draw(self.shape).to(net.device) for _ in range(self.plan.n_noise)]
         self.w_a, self.w_e = float(w_a), float(w_e)
 
     @property
@@ -110,7 +110,7 @@ class Sampler:
                     x = x0
                 else:  # (0-d CPU coefficients combine with tensors on any device)
                     noise = predicted_noise(plan, x, x0, t)
-                    x = x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * self.z[i].to(dev)
+                    x = x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * self.z[i]
                     i += 1
                 if on_step is not None:
                     on_step()
