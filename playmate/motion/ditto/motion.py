@@ -66,11 +66,8 @@ class DittoSource:
         """[1, 265]: scale - 1, pitch, yaw, roll, t, exp (the first cond_frame)."""
         return torch.cat([self.scale - 1, self.pitch, self.yaw, self.roll, self.t, self.exp])[None]
 
-    def part(self, key):
-        return getattr(self, key)
-
     def degrees(self, key):
-        return float(headpose_degrees(self.part(key)))
+        return float(headpose_degrees(getattr(self, key)))
 
 
 def source_from_kp_info(kp_info, eye_open=None, eye_ball=None):
@@ -186,7 +183,7 @@ def drive(rows, source, kw, seed=0):
     n = rows.shape[0]
     x = split_rows(rows)
     src = {"scale": source.scale[None], "t": source.t[None], "exp": source.exp[None],
-           **{a: source.part(a)[None] for a in ANGLES}}
+           **{a: getattr(source, a)[None] for a in ANGLES}}
     use = kw.get("use_d_keys") or IMAGE_D_KEYS
     weights = {k: float(use[k]) for k in use} if isinstance(use, dict) else {k: 1.0 for k in use}
     if kw.get("relative_d", True):

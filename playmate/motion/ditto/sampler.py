@@ -78,17 +78,13 @@ def guided_x0(net, x, cond_frame, cond, t, w_a, w_e, cond_neutral=None):
 class Sampler:
     """DDIM for one run: the step noises are drawn at construction, x_T per :meth:`sample` call."""
 
-    def __init__(self, net, steps, draw, w_a, w_e, alphas=None):
+    def __init__(self, net, steps, draw, w_a, w_e):
         self.net = net
-        self.plan = Plan(alphas_cumprod() if alphas is None else alphas, steps)
+        self.plan = Plan(alphas_cumprod(), steps)
         self.shape = (1, net.sizes.seq_frames, net.sizes.motion_dim)
         self.draw = draw
         self.z = [draw(self.shape).to(net.device) for _ in range(self.plan.n_noise)]
         self.w_a, self.w_e = float(w_a), float(w_e)
-
-    @property
-    def steps(self):
-        return len(self.plan.pairs)
 
     def sample(self, kp_cond, cond, cond_neutral=None, on_step=None, trace=None):
         """kp_cond [1,D], cond [1,L,C] (and its neutral-emotion twin) -> x0 [1,L,D] (float32, CPU)."""
