@@ -2,6 +2,7 @@
 
     liveportrait       LivePortrait networks vs ../shared/golden/liveportrait (issue: foundation)
     joyvasa            JoyVASA motion generator vs ../shared/golden/joyvasa
+    ditto              Ditto motion generator (LMDM) vs ../shared/golden/ditto
     write-weights      a complete synthetic LivePortrait folder in the official layout
     write-test-models  a complete synthetic models folder (LivePortrait, generator, wav2vec2, landmarker)
 
@@ -18,6 +19,7 @@ COMMANDS = {
     "liveportrait": "playmate.liveportrait.parity:main",
     "write-weights": "playmate.liveportrait.parity:main_write_weights",
     "joyvasa": "playmate.motion.joyvasa_parity:main",
+    "ditto": "playmate.motion.ditto.parity:main",
     "write-test-models": "playmate.testmodels:main",
 }
 

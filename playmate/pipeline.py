@@ -73,7 +73,9 @@ class Source:
     crop: object                 # playmate.face crop (affine, landmarks, ratios)
     crop_image: torch.Tensor     # [1,3,256,256] float 0..1, the networks' input
     feature_3d: torch.Tensor     # [1,32,16,64,64] appearance volume f_s
-    kp_info: dict                # motion extractor output, batch 1
+    kp_info: dict                # motion extractor output, batch 1 (+ the raw head-pose logits
+                                 # pitch_logits/yaw_logits/roll_logits [1,66] and Ditto's eye
+                                 # features eye_open [1,2] / eye_ball [1,6], which the Ditto generator reads)
     kp_source: torch.Tensor      # [1,21,3] source keypoints x_s
     eye_ratio: torch.Tensor      # [1,2] eye-open ratios (left, right)
     lip_ratio: torch.Tensor      # [1,1] lip-open ratio
@@ -83,6 +85,7 @@ class Source:
 def prepare_source(lp, image, crop):
     """Appearance volume, keypoints and ratios of one cropped face (``crop`` from playmate.face)."""
     from .liveportrait.keypoints import rotation_matrix, transform_keypoint
+    from .motion.ditto.eyes import eye_features
     device, dtype = lp.device, torch.float32
     img = torch.from_numpy(np.ascontiguousarray(crop.image_256)).to(device)
     img = img.permute(2, 0, 1)[None].to(dtype)
@@ -90,9 +93,11 @@ def prepare_source(lp, image, crop):
         img = img / 255.0
     with torch.inference_mode():
         feature_3d = lp.extract_feature_3d(img)
-        kp_info = lp.extract_motion(img)
+        kp_info = lp.extract_motion(img, with_logits=True)
         rot = rotation_matrix(kp_info["pitch"], kp_info["yaw"], kp_info["roll"])
         kp_source = transform_keypoint(kp_info["kp"], kp_info["exp"], rot, kp_info["t"], kp_info["scale"])
+    eye_open, eye_ball = eye_features(crop.landmarks, crop.image_256.shape[0])
+    kp_info.update(eye_open=torch.from_numpy(eye_open).to(device), eye_ball=torch.from_numpy(eye_ball).to(device))
     eye = torch.tensor([[float(crop.eye_ratio[0]), float(crop.eye_ratio[1])]], dtype=dtype, device=device)
     lip = torch.tensor([[float(crop.lip_ratio)]], dtype=dtype, device=device)
     return Source(image=image, crop=crop, crop_image=img, feature_3d=feature_3d, kp_info=kp_info,

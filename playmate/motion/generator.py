@@ -21,6 +21,8 @@ is called after every denoising step and may raise to stop.
 
 import math
 from dataclasses import dataclass
+
+import torch
 from typing import Protocol, runtime_checkable
 
 from ..errors import InputError
@@ -91,6 +93,44 @@ def check_steps(steps, defaults, who):
         raise InputError("steps must be an integer in %d..%d for the %s generator, got %r."
                          % (defaults.min_steps, defaults.max_steps, who, steps))
     return ivalue
+
+
+def check_audio(audio):
+    """16 kHz mono speech -> float32 CPU tensor [T] (a [1, T] / [T, 1] array is flattened)."""
+    try:
+        a = torch.as_tensor(audio)
+    except Exception:
+        raise InputError("audio must be a 1-D float array of 16 kHz samples, got %s."
+                         % type(audio).__name__) from None
+    if a.dim() == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.dim() != 1 or a.shape[0] == 0 or not a.is_floating_point():
+        raise InputError("audio must be a non-empty 1-D float array of 16 kHz mono samples in "
+                         "[-1, 1], got shape %s (%s): mix down to mono and convert to float first."
+                         % (tuple(a.shape), a.dtype))
+    a = a.float().cpu()
+    if not torch.isfinite(a).all():
+        raise InputError("audio contains NaN or infinite samples.")
+    return a
+
+
+def noise_draws(seed, noise=None):
+    """draw(shape) -> float32 CPU tensor: from a ``torch.Generator`` seeded with ``seed``, or (``noise``:
+    an iterable of arrays) the given draws in order, each reshaped to the asked shape."""
+    if noise is not None:
+        it = iter(noise)
+
+        def from_list(shape):
+            try:
+                z = torch.as_tensor(next(it), dtype=torch.float32)
+            except StopIteration:
+                raise InputError("noise: ran out of draws (the clip needs more windows or steps).") from None
+            if z.numel() != math.prod(shape):
+                raise InputError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
+            return z.reshape(shape)
+        return from_list
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return lambda shape: torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
 
 
 def check_seed(seed):

@@ -59,7 +59,8 @@ import torch.nn.functional as F
 from ..errors import InputError, ModelFileError
 from ..hub import Remote, ensure_file
 from ..safeio import atomic_path
-from .generator import SamplingDefaults, check_steps, finite, positive, refuse_lip_guidance
+from .generator import (SamplingDefaults, check_audio, check_steps, finite, noise_draws, positive,
+                        refuse_lip_guidance)
 from .safeload import TRAINING_ARGS_GLOBALS, load_numpy_pickle, load_torch_pickle
 from .types import Motion
 
@@ -726,7 +727,7 @@ class JoyVASAGenerator:
         intermediate arrays of every stage (see :mod:`playmate.motion.joyvasa_parity`).
         """
         refuse_lip_guidance(self, lip_guidance)
-        audio = self._check_audio(audio_16k)
+        audio = check_audio(audio_16k)
         fps = positive(fps, "fps")
         if pe not in PE_MODES:
             raise InputError("pe must be one of %s, got %r." % (PE_MODES, pe))
@@ -736,7 +737,7 @@ class JoyVASAGenerator:
         if n_out < 1:
             raise InputError("The audio (%d samples) is shorter than one frame at %g fps: use a longer "
                              "clip." % (audio.shape[0], fps))
-        draw = _draws(seed, noise)
+        draw = noise_draws(seed, noise)
         timesteps = self.net.schedule_steps(steps)
         lay = self.layout(audio.shape[0])
         total, done = lay.n_windows * len(timesteps), [0]
@@ -773,42 +774,6 @@ class JoyVASAGenerator:
         if emotion is not None or float(cfg_emotion or 0.0) != 0.0:
             info["emotion"] = "ignored: the JoyVASA generator has no emotion control"
         return motion.replace(info=info)
-
-    @staticmethod
-    def _check_audio(audio):
-        try:
-            a = torch.as_tensor(audio)
-        except Exception:
-            raise InputError("audio must be a 1-D float array of 16 kHz samples, got %s."
-                             % type(audio).__name__) from None
-        if a.dim() == 2 and 1 in a.shape:
-            a = a.reshape(-1)
-        if a.dim() != 1 or a.shape[0] == 0 or not a.is_floating_point():
-            raise InputError("audio must be a non-empty 1-D float array of 16 kHz mono samples in "
-                             "[-1, 1], got shape %s (%s): mix down to mono and convert to float first."
-                             % (tuple(a.shape), a.dtype))
-        a = a.float().cpu()
-        if not torch.isfinite(a).all():
-            raise InputError("audio contains NaN or infinite samples.")
-        return a
-
-
-def _draws(seed, noise):
-    """draw(shape) -> float32 CPU tensor: seeded torch.Generator, or the given tensors in order."""
-    if noise is not None:
-        it = iter(noise)
-
-        def from_list(shape):
-            try:
-                z = torch.as_tensor(next(it), dtype=torch.float32)
-            except StopIteration:
-                raise InputError("noise: ran out of draws (the clip needs more windows or steps).") from None
-            if z.numel() != math.prod(shape):
-                raise InputError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
-            return z.reshape(shape)
-        return from_list
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    return lambda shape: torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
 
 
 def looks_like_joyvasa(path):
