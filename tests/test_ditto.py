@@ -24,7 +24,7 @@ from playmate.motion.ditto.motion import blink_indices, drive, source_from_kp_in
 from playmate.motion.ditto.network import LMDMSizes, MotionDecoder
 from playmate.motion.ditto.parity import cfg_dict, fake_encoder
 from playmate.motion.ditto.sampler import Plan, Sampler, alphas_cumprod, guided_x0, time_pairs
-from playmate.motion.generator import MotionGenerator
+from playmate.motion.generator import MotionGenerator, seeded_draws, stored_draws
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -226,11 +226,31 @@ def test_step_noise_is_drawn_once_per_run_and_xT_per_window(gen):
     sampler = Sampler(gen.net, 4, draw, 2.0, 2.0)
     assert len(shapes) == 3
     kp, cond = torch.zeros(1, 265), torch.zeros(1, 16, 1103)
-    trace = {}
-    sampler.sample(kp, cond, trace=trace)
+    steps = list(sampler.denoise_steps(kp, cond))
+    assert [t for t, _, _ in steps] == [t for t, _ in sampler.plan.pairs] and len(steps) == 4
+    assert len(shapes) == 4 and torch.equal(steps[0][1], torch.full((1, 16, 265), 4.0))   # x_T = the 4th draw
     sampler.sample(kp, cond)
-    assert len(shapes) == 5 and float(trace["x"][0][0, 0, 0]) == 4.0     # x_T = the 4th draw
-    assert [float(z[0, 0, 0]) for z in sampler.z] == [1.0, 2.0, 3.0]
+    assert len(shapes) == 5 and [float(z[0, 0, 0]) for z in sampler.z] == [1.0, 2.0, 3.0]
+
+
+def test_denoise_steps_yield_each_step_and_sample_is_the_last_x0(gen):
+    g = torch.Generator().manual_seed(3)
+    z = [torch.randn(1, 16, 265, generator=g) for _ in range(3)]
+    x_T = torch.randn(1, 16, 265, generator=g)
+    kp, cond = torch.randn(1, 265, generator=g), torch.randn(1, 16, 1103, generator=g)
+    sampler = Sampler(gen.net, 4, stored_draws(z + [x_T, x_T]), 2.0, 2.0)
+    steps = list(sampler.denoise_steps(kp, cond))
+    plan = sampler.plan
+    assert torch.equal(steps[0][1], x_T)
+    for i, ((t, x, x0), (_, x_next, _)) in enumerate(zip(steps, steps[1:])):   # DDIM update with z_i
+        noise = x * plan.sqrt_recip1m[t] - x0 / plan.sqrt_recipm1[t]
+        assert torch.equal(x_next, x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * z[i])
+    done = []
+    assert torch.equal(sampler.sample(kp, cond, on_step=lambda: done.append(1)), steps[-1][2]) and len(done) == 4
+    with pytest.raises(InputError, match="ran out"):
+        sampler.sample(kp, cond)
+    with pytest.raises(InputError, match="expected shape"):
+        Sampler(gen.net, 4, stored_draws([np.zeros(7)]), 2.0, 2.0)
 
 
 # ------------------------------------------------------------------------------ emotion
@@ -377,9 +397,9 @@ def test_generator_interface_frames_and_determinism(gen):
 
 def test_generator_emotion_guidance_and_errors(gen):
     audio, info = speech(1.0), kp_info()
-    trace = {}
-    neutral = gen.generate(audio, info, seed=1, trace=trace)
-    assert np.allclose(trace["emotion_rows"], demo.NEUTRAL)
+    run = gen.run(audio, info, seeded_draws(1), seed=1)
+    neutral = gen.generate(audio, info, seed=1)
+    assert np.allclose(run.emotion_rows, demo.NEUTRAL) and torch.equal(run.motion.exp, neutral.exp)
     happy = gen.generate(audio, info, seed=1, emotion="happy", cfg_emotion=2.0)
     strong = gen.generate(audio, info, seed=1, emotion="happy", cfg_emotion=6.0)
     assert not torch.equal(neutral.exp, happy.exp) and not torch.equal(happy.exp, strong.exp)

@@ -114,23 +114,32 @@ def check_audio(audio):
     return a
 
 
-def noise_draws(seed, noise=None):
-    """draw(shape) -> float32 CPU tensor: from a ``torch.Generator`` seeded with ``seed``, or (``noise``:
-    an iterable of arrays) the given draws in order, each reshaped to the asked shape."""
-    if noise is not None:
-        it = iter(noise)
-
-        def from_list(shape):
-            try:
-                z = torch.as_tensor(next(it), dtype=torch.float32)
-            except StopIteration:
-                raise InputError("noise: ran out of draws (the clip needs more windows or steps).") from None
-            if z.numel() != math.prod(shape):
-                raise InputError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
-            return z.reshape(shape)
-        return from_list
+def seeded_draws(seed):
+    """draw(shape) -> float32 CPU tensor from a ``torch.Generator`` seeded with ``seed`` (generation)."""
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     return lambda shape: torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
+
+
+def stored_draws(draws):
+    """draw(shape) serving ``draws`` (an iterable of arrays, e.g. a golden case's noise) in order, each
+    reshaped to the asked shape -- what parity checks pass where generation uses :func:`seeded_draws`."""
+    it = iter(draws)
+
+    def draw(shape):
+        try:
+            z = torch.as_tensor(next(it), dtype=torch.float32)
+        except StopIteration:
+            raise InputError("noise: ran out of draws (the clip needs more windows or steps).") from None
+        if z.numel() != math.prod(shape):
+            raise InputError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
+        return z.reshape(shape)
+    return draw
+
+
+def noise_draws(seed, noise=None):
+    """:func:`stored_draws` of ``noise``, else :func:`seeded_draws` of ``seed`` (the single-file JoyVASA
+    generator's ``noise=`` option; goes away with it)."""
+    return seeded_draws(seed) if noise is None else stored_draws(noise)
 
 
 def check_seed(seed):

@@ -9,6 +9,8 @@ the released streaming ONNX graph run through :func:`.windows.wav2feat`), condit
 (:mod:`.windows`, emotion from :mod:`.emotion`, eye features from :mod:`.eyes`), windowed DDIM
 with nested guidance (:mod:`.sampler`, :mod:`.network`), fusion and smoothing (:mod:`.windows`),
 then the release's ``MotionStitch`` maths into an absolute MOTION (:mod:`.motion`).
+:meth:`DittoGenerator.generate` is :meth:`DittoGenerator.run` on seeded noise; ``run`` takes any
+``draw(shape)`` and returns every stage's arrays (:class:`DittoRun`, what :mod:`.parity` compares).
 
 Defaults are the release's: ``steps`` = the cfg's ``sampling_timesteps`` (code default 50),
 guidance 2 for audio and emotion (``cfg_audio == cfg_emotion`` is exactly the release's single
@@ -25,6 +27,7 @@ template_n_frames, eye_f0_mode, ch_info), fade_type / fade_out_keys (the release
 fades) and flag_stitching (the renderer stitches).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +36,14 @@ import torch
 from ...audio import num_frames
 from ...errors import InputError, ModelFileError, PlaymateError
 from ..emotion import describe
-from ..generator import (SamplingDefaults, check_audio, check_seed, check_steps, guidance, noise_draws, positive,
-                         refuse_lip_guidance)
+from ..generator import (SamplingDefaults, check_audio, check_seed, check_steps, guidance, positive,
+                         refuse_lip_guidance, seeded_draws)
+from ..types import Motion
 from .checkpoint import load_lmdm
 from .config import check_kwargs, default_config, read_config
 from .emotion import NEUTRAL, condition_rows
 from .motion import drive, source_from_kp_info, to_motion
-from .sampler import Sampler
+from .sampler import Plan, Sampler
 from .windows import FEATURE_DIM, SAMPLE_RATE, Conditions, WindowOptions, num_feature_frames, run_windows
 
 NATIVE_FPS = 25.0
@@ -80,36 +84,37 @@ class DittoGenerator:
         return check_kwargs(self.config.merged(overrides), "Ditto options", error=InputError)
 
     # ------------------------------------------------------------------ stages
-    def sample_rows(self, features, source, kw, emotion_rows, *, w_a, w_e, draw, on_step=None, trace=None):
-        """Native motion rows [N, 265] for features [N, 1024] (stages 2-5).
+    def window_options(self, kw):
+        return WindowOptions.from_kwargs(kw, self.net.sizes.seq_frames)
 
-        ``kw``: setup kwargs (:meth:`options`); ``emotion_rows`` [N, 8] (Ditto order); ``draw``:
-        the noise source; ``trace`` (a dict) receives the sampler steps of window 0 (``steps``), the
-        schedule (``plan``) and per window ``kp_cond`` / ``window_pred`` / ``cond``."""
+    def conditions(self, features, source, emotion_rows):
+        """The condition rows of features [N, 1024], ``emotion_rows`` [N, 8] (Ditto order) and the
+        source's eye features and keypoints, served window by window."""
         feats = torch.as_tensor(np.asarray(features, np.float32))
         if feats.dim() != 2 or feats.shape[1] != FEATURE_DIM or feats.shape[0] < 1:
             raise InputError("Ditto audio features must be [frames, %d], got %s." % (FEATURE_DIM,
                                                                                     tuple(feats.shape)))
-        opts = WindowOptions.from_kwargs(kw, self.net.sizes.seq_frames)
+        return Conditions(feats, emotion_rows, source.eye_open, source.eye_ball, source.kp, NEUTRAL)
+
+    def sample_rows(self, features, source, kw, emotion_rows, draw, *, w_a, w_e, on_step=None):
+        """Stages 2-5 for features [N, 1024] -> :class:`Sampled` (native motion rows [N, 265]).
+
+        ``kw``: setup kwargs (:meth:`options`); ``emotion_rows`` [N, 8] (Ditto order); ``draw(shape)``:
+        the noise source (:class:`.sampler.Sampler`); ``on_step()`` after every denoising step."""
+        conditions = self.conditions(features, source, emotion_rows)
         sampler = Sampler(self.net, int(kw["sampling_timesteps"]), draw, w_a, w_e)
-        conditions = Conditions(feats, emotion_rows, source.eye_open, source.eye_ball, source.kp, NEUTRAL)
-        windows = [0]
+        kp_cond, window_pred = [], []
 
-        def sample(kp_cond, cond, cond_neutral):
-            steps = {} if trace is not None and windows[0] == 0 else None
-            x = sampler.sample(kp_cond, cond, cond_neutral, on_step=on_step, trace=steps)
-            if steps is not None:
-                trace["steps"] = steps
-            windows[0] += 1
-            return x
+        def sample(kp, cond, cond_neutral):
+            kp_cond.append(kp)
+            window_pred.append(sampler.sample(kp, cond, cond_neutral, on_step=on_step))
+            return window_pred[-1]
 
-        if trace is not None:
-            trace["plan"] = sampler.plan
-        return run_windows(conditions, sample, source.vector(), opts, trace=trace)
+        rows = run_windows(conditions, sample, source.vector(), self.window_options(kw))
+        return Sampled(conditions, sampler.plan, torch.stack(kp_cond), torch.stack(window_pred), rows)
 
     def total_steps(self, n_frames, kw):
-        opts = WindowOptions.from_kwargs(kw, self.net.sizes.seq_frames)
-        return len(opts.starts(n_frames)) * int(kw["sampling_timesteps"])
+        return len(self.window_options(kw).starts(n_frames)) * int(kw["sampling_timesteps"])
 
     def features(self, audio):
         if self.audio_encoder is None:
@@ -122,23 +127,12 @@ class DittoGenerator:
                                 "(%d, %d)." % (feats.shape, audio.shape[0], want, FEATURE_DIM))
         return feats
 
-    # --------------------------------------------------------------- interface
-    def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=None, cfg_emotion=None,
-                 emotion=None, intensity=1.0, seed=0, audio_features=None, audio_encoder=None,
-                 lip_guidance=None, progress=None, options=None, noise=None, trace=None):
-        """Audio (16 kHz mono float32 [T]) + source kp_info -> absolute MOTION of round(T/16000*fps) frames.
+    def run(self, audio_16k, source, draw, *, fps=25.0, steps=None, cfg_audio=None, cfg_emotion=None,
+            emotion=None, intensity=1.0, seed=0, progress=None, options=None):
+        """Every stage of :meth:`generate` with the noise from ``draw(shape)`` -> :class:`DittoRun`.
 
-        ``emotion``: None = the cfg's ``emo``; a name / mixture / schedule / weights (see
-        :mod:`playmate.motion.emotion`); or a numpy array [m, 8] in Ditto's class order (the
-        release's per-frame ``emo`` array, cycled).  ``cfg_audio`` / ``cfg_emotion``: the nested
-        guidance weights w_a / w_e (release: both 2).  ``audio_features`` / ``audio_encoder`` are not
-        read (Ditto's own HuBERT is :attr:`audio_encoder`).  ``progress(done, total)`` after every
-        denoising step.  ``options``: release setup kwargs merged over the cfg's ``default_kwargs``
-        (e.g. ``{"overlap_v2": 20, "delta_eye_open_n": -1, "overall_ctrl_info": {"delta_pitch": 2}}``;
-        ``steps`` wins over its ``sampling_timesteps``).  ``noise``: stored draws in the release's
-        order instead of the seeded generator; ``trace`` (a dict) receives every stage's arrays
-        (:mod:`.parity`)."""
-        refuse_lip_guidance(self, lip_guidance)
+        ``seed`` seeds the random blink gaps (``delta_eye_open_n`` 0) and is recorded in the info;
+        :meth:`generate` passes ``seeded_draws(seed)`` as ``draw``."""
         audio = check_audio(audio_16k)
         fps = positive(fps, "fps")
         w_a = guidance(cfg_audio, self.defaults.cfg_audio, "cfg_audio")
@@ -165,22 +159,58 @@ class DittoGenerator:
             if progress is not None:
                 progress(done[0], total)
 
-        rows = self.sample_rows(feats, src, kw, emo, w_a=w_a, w_e=w_e, draw=noise_draws(seed, noise),
-                                on_step=on_step, trace=trace)
-        info = {"generator": self.name, "seed": seed if noise is None else None, "steps": steps, "cfg_audio": w_a, "cfg_emotion": w_e,
+        sampled = self.sample_rows(feats, src, kw, emo, draw, w_a=w_a, w_e=w_e, on_step=on_step)
+        info = {"generator": self.name, "seed": seed, "steps": steps, "cfg_audio": w_a, "cfg_emotion": w_e,
                 "emotion": "cfg emo (release default)" if emotion is None
                 else "array %s (Ditto order)" % (tuple(emotion.shape),) if isinstance(emotion, np.ndarray)
                 else describe(emotion),
                 "intensity": float(intensity), "native_fps": NATIVE_FPS,
                 "audio_seconds": audio.shape[0] / SAMPLE_RATE,
                 "weights": Path(self.origin).name if self.origin else ""}
-        drv = drive(rows, src, kw, seed=seed)
-        if trace is not None:
-            trace.update(rows=rows, drv=drv, emotion_rows=emo, options=kw)
+        drv = drive(sampled.rows, src, kw, seed=seed)
         motion = to_motion(drv, fps=NATIVE_FPS, info=info)
-        if fps == NATIVE_FPS:
-            return motion.slice(0, n_out)
-        return motion.resample(fps, num_frames=n_out)
+        motion = motion.slice(0, n_out) if fps == NATIVE_FPS else motion.resample(fps, num_frames=n_out)
+        return DittoRun(kw, emo, sampled, drv, motion)
+
+    # --------------------------------------------------------------- interface
+    def generate(self, audio_16k, source=None, *, fps=25.0, steps=None, cfg_audio=None, cfg_emotion=None,
+                 emotion=None, intensity=1.0, seed=0, audio_features=None, audio_encoder=None,
+                 lip_guidance=None, progress=None, options=None):
+        """Audio (16 kHz mono float32 [T]) + source kp_info -> absolute MOTION of round(T/16000*fps) frames.
+
+        ``emotion``: None = the cfg's ``emo``; a name / mixture / schedule / weights (see
+        :mod:`playmate.motion.emotion`); or a numpy array [m, 8] in Ditto's class order (the
+        release's per-frame ``emo`` array, cycled).  ``cfg_audio`` / ``cfg_emotion``: the nested
+        guidance weights w_a / w_e (release: both 2).  ``audio_features`` / ``audio_encoder`` are not
+        read (Ditto's own HuBERT is :attr:`audio_encoder`).  ``progress(done, total)`` after every
+        denoising step.  ``options``: release setup kwargs merged over the cfg's ``default_kwargs``
+        (e.g. ``{"overlap_v2": 20, "delta_eye_open_n": -1, "overall_ctrl_info": {"delta_pitch": 2}}``;
+        ``steps`` wins over its ``sampling_timesteps``)."""
+        refuse_lip_guidance(self, lip_guidance)
+        seed = check_seed(seed)
+        return self.run(audio_16k, source, seeded_draws(seed), fps=fps, steps=steps, cfg_audio=cfg_audio,
+                        cfg_emotion=cfg_emotion, emotion=emotion, intensity=intensity, seed=seed,
+                        progress=progress, options=options).motion
+
+
+@dataclass
+class Sampled:
+    """The sampled rows of one run (:meth:`DittoGenerator.sample_rows`) and what made them."""
+    conditions: Conditions      # the condition rows, window by window
+    plan: Plan                  # the DDIM schedule
+    kp_cond: torch.Tensor       # [W, 1, 265] every window's cond frame
+    window_pred: torch.Tensor   # [W, 1, L, 265] every window's prediction
+    rows: torch.Tensor          # [N, 265] fused, smoothed, cut and clipped
+
+
+@dataclass
+class DittoRun:
+    """Every stage of one run (:meth:`DittoGenerator.run`)."""
+    options: dict               # the setup kwargs used
+    emotion_rows: np.ndarray    # [N, 8] (Ditto order)
+    sampled: Sampled
+    drv: dict                   # the driving values (:func:`.motion.drive`)
+    motion: Motion              # the MOTION :meth:`DittoGenerator.generate` returns
 
 
 def load_ditto(checkpoint, config=None, audio_encoder=None, device="cpu"):

@@ -12,11 +12,13 @@ layout* -- ``ditto_pytorch/models/lmdm_v0.4_hubert.pth`` (``{"model_state_dict":
 protocol 2, numpy-1 module names) and a plain cfg for runs b / c (protocol 5) -- and loaded
 through the real loaders.  Then every stage of the golden README runs on the stored inputs:
 the denoiser (both branches, guided x0, predicted noise, three intermediates), and for runs
-b, c, d one :meth:`DittoGenerator.generate` call each (stored noise, the case's audio
-features through a stand-in encoder) giving the condition columns, schedule, cond frames,
-window predictions, the step trajectory (run b), the motion, the driving values and the
+b, c, d one :meth:`DittoGenerator.run` call each (what ``generate`` runs, on the stored noise;
+the case's audio features through a stand-in encoder) giving the condition columns, schedule,
+cond frames, window predictions, the motion, the driving values, the public MOTION and the
 keypoints of our render path (``compose_keypoints`` and ``pipeline.driving_keypoints`` with
-the written stitching network); finally the audio windowing with the README's fake encoder.
+the written stitching network), and run b's window 0 once more step by step
+(``Sampler.denoise_steps`` on the same draws) for the step trajectory; finally the audio
+windowing with the README's fake encoder.
 
 One row per array: max |err|, max |err| / max |golden| and "x tol" = worst error / allowed
 (<= 1 passes), with ``|a - g| <= atol * max|g| + 1e-4 * |g|`` (atol per the README), angles
@@ -43,12 +45,13 @@ from ...errors import PlaymateError
 from ...liveportrait import loader as lp_loader
 from ...liveportrait.keypoints import headpose_degrees
 from ..compose import compose_keypoints
+from ..generator import stored_draws
 from .checkpoint import LMDM_NAME, load_lmdm
 from .config import CFG_NAME, read_config
 from .emotion import condition_rows
 from .generator import DittoGenerator
 from .motion import to_motion
-from .sampler import Plan, alphas_cumprod, guided_x0, predicted_noise
+from .sampler import Plan, Sampler, alphas_cumprod, guided_x0, predicted_noise
 from .windows import CHUNKSIZE, chunk_samples, num_feature_frames, online_features, wav2feat
 
 LMDM_KEY = "ditto_pytorch/models/" + LMDM_NAME
@@ -237,41 +240,57 @@ def denoiser_rows(net, case, name=""):
     return rows
 
 
-def run_trace(gen, case, run):
-    """One generate() call for run b / c / d of the case -> (MOTION, trace)."""
+def run_stages(gen, case, run):
+    """:meth:`DittoGenerator.run` for run b / c / d of the case on its stored noise -> (DittoRun, spec)."""
     spec = json.loads(str(case[run + "_run_json"]))
     kw = dict(spec["setup_kwargs"])
-    noise = spec["noise_from"]
-    draws = list(case[noise + "_noise_steps"]) + list(case[noise + "_noise_xT"])
     w = float(spec["guidance_weight"])
-    trace = {}
-    motion = gen.generate(np.zeros(int(case["audio_n_samples"]), np.float32), source_kp_info(case),
-                          steps=kw.pop("sampling_timesteps"), cfg_audio=w, cfg_emotion=w, emotion=None,
-                          options=kw, noise=draws, trace=trace)
-    return motion, trace
+    result = gen.run(np.zeros(int(case["audio_n_samples"]), np.float32), source_kp_info(case), case_draws(case, spec),
+                     steps=kw.pop("sampling_timesteps"), cfg_audio=w, cfg_emotion=w, emotion=None, options=kw)
+    return result, spec
+
+
+def case_draws(case, spec, windows=None):
+    """The stored draws of a run in the release's order: the step draws, then x_T of each window
+    (of the first ``windows`` windows)."""
+    noise = spec["noise_from"]
+    return stored_draws(list(case[noise + "_noise_steps"]) + list(case[noise + "_noise_xT"])[:windows])
+
+
+def window0_steps(gen, case, spec, result):
+    """Window 0 once more, step by step, on the same draws and inputs: [(t, x_t, x0)]."""
+    w = float(spec["guidance_weight"])
+    sampler = Sampler(gen.net, int(result.options["sampling_timesteps"]), case_draws(case, spec, windows=1), w, w)
+    cond, cond_neutral = result.sampled.conditions.window(0, gen.net.sizes.seq_frames)
+    return list(sampler.denoise_steps(result.sampled.kp_cond[0], cond, cond_neutral))
 
 
 def run_rows(gen, case, run, lp, name=""):
-    motion, tr = run_trace(gen, case, run)
+    result, spec = run_stages(gen, case, run)
+    sampled = result.sampled
     p = run + "_"
-    rows = [exact(name, p + "windows", len(tr["window_pred"]), case[p + "window_pred"].shape[0]),
-            exact(name, p + "frames", tr["rows"].shape[0], case[p + "motion"].shape[0]),
+    seq = gen.net.sizes.seq_frames
+    starts = gen.window_options(result.options).starts(len(sampled.conditions))
+    cond_extra = torch.cat([sampled.conditions.window(start, seq)[0][0, :, 1024:] for start in starts])
+    rows = [exact(name, p + "windows", sampled.window_pred.shape[0], case[p + "window_pred"].shape[0]),
+            exact(name, p + "frames", sampled.rows.shape[0], case[p + "motion"].shape[0]),
             exact(name, p + "ceil(n/16000*25)", num_feature_frames(int(case["audio_n_samples"])),
                   case[p + "motion"].shape[0]),
-            compare(name, p + "cond_extra", torch.cat([c[0, :, 1024:] for c in tr["cond"]]), case[p + "cond_extra"])]
-    plan = tr["plan"]
+            compare(name, p + "cond_extra", cond_extra, case[p + "cond_extra"])]
+    plan = sampled.plan
     rows.append(exact(name, p + "time_pairs", np.array(plan.pairs, np.int64), case[p + "time_pairs"]))
     for key in ("alpha_next_sqrt", "sigma", "c"):
         rows.append(compare(name, p + key, torch.stack(getattr(plan, key)), case[p + key]))
-    rows.append(compare(name, p + "kp_cond", torch.stack(tr["kp_cond"]), case[p + "kp_cond"]))
-    rows.append(compare(name, p + "window_pred", torch.stack(tr["window_pred"]), case[p + "window_pred"]))
+    rows.append(compare(name, p + "kp_cond", sampled.kp_cond, case[p + "kp_cond"]))
+    rows.append(compare(name, p + "window_pred", sampled.window_pred, case[p + "window_pred"]))
     if run == "b":
-        steps = tr["steps"]
-        rows.append(exact(name, "b_w0_step_t", np.array(steps["t"], np.int64), case["b_w0_step_t"]))
-        rows.append(compare(name, "b_w0_step_x", torch.stack(steps["x"]), case["b_w0_step_x"]))
-        rows.append(compare(name, "b_w0_step_x_start", torch.stack(steps["x_start"]), case["b_w0_step_x_start"]))
-    rows.append(compare(name, p + "motion", tr["rows"], case[p + "motion"]))
-    drv = tr["drv"]
+        steps = window0_steps(gen, case, spec, result)
+        rows.append(exact(name, "b_w0_step_t", np.array([t for t, _, _ in steps], np.int64), case["b_w0_step_t"]))
+        rows.append(compare(name, "b_w0_step_x", torch.stack([x.cpu() for _, x, _ in steps]), case["b_w0_step_x"]))
+        rows.append(compare(name, "b_w0_step_x_start", torch.stack([x0.cpu() for _, _, x0 in steps]),
+                            case["b_w0_step_x_start"]))
+    rows.append(compare(name, p + "motion", sampled.rows, case[p + "motion"]))
+    drv = result.drv
     for key in ("exp", "t", "scale"):
         rows.append(compare(name, p + "drv_" + key, drv[key], case[p + "drv_" + key]))
     for key in ("pitch", "yaw", "roll"):
@@ -287,6 +306,7 @@ def run_rows(gen, case, run, lp, name=""):
     x_d = pipeline.driving_keypoints(lp, src, full, stitching=True)
     rows.append(compare(name, p + "x_d", x_d[:, None], case[p + "x_d"]))
     # the public MOTION: round(T/16000*25) frames of the same values
+    motion = result.motion
     n = motion.num_frames
     rows.append(compare(name, p + "MOTION exp (generate, %d frames)" % n, motion.exp.reshape(n, 63),
                         case[p + "drv_exp"][:n], tol_name=p + "drv_exp"))

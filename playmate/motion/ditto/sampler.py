@@ -17,8 +17,8 @@ With ``w_a == w_e`` (or when the emotion columns are neutral, so e == n) this is
 the release computes its single weight, ``u + (e - u) w``, with two forward calls.
 
 Random numbers come from one ``draw(shape) -> float32 tensor`` callable
-(:func:`playmate.motion.generator.noise_draws`: a seeded ``torch.Generator``, or stored arrays for
-parity), always in the release's order: the S-1 step draws first, then x_T of each window.
+(:func:`playmate.motion.generator.seeded_draws` for generation, ``stored_draws`` for parity),
+always in the release's order: the S-1 step draws first, then x_T of each window.
 """
 
 import numpy as np
@@ -86,31 +86,32 @@ class Sampler:
         self.z = [draw(self.shape).to(net.device) for _ in range(self.plan.n_noise)]
         self.w_a, self.w_e = float(w_a), float(w_e)
 
-    def sample(self, kp_cond, cond, cond_neutral=None, on_step=None, trace=None):
-        """kp_cond [1,D], cond [1,L,C] (and its neutral-emotion twin) -> x0 [1,L,D] (float32, CPU)."""
+    @torch.no_grad()
+    def denoise_steps(self, kp_cond, cond, cond_neutral=None):
+        """One window step by step: draws x_T, then yields ``(t, x_t, x0)`` for every step t (x_t the
+        step's input [1,L,D], x0 its guided prediction, on the network's device); the window's result
+        is the last x0.  kp_cond [1,D], cond [1,L,C] and its neutral-emotion twin (or None)."""
         dev = self.net.device
         plan = self.plan
         x = self.draw(self.shape).to(dev)
         kp_cond, cond = kp_cond.to(dev), cond.to(dev)
         cond_neutral = None if cond_neutral is None else cond_neutral.to(dev)
         i = 0
-        with torch.no_grad():
-            for t, t_next in plan.pairs:
-                tt = torch.full((1,), t, dtype=torch.long, device=dev)
-                x0 = guided_x0(self.net, x, kp_cond, cond, tt, self.w_a, self.w_e, cond_neutral)
-                if trace is not None:
-                    trace.setdefault("t", []).append(t)
-                    trace.setdefault("x", []).append(x.cpu())
-                    trace.setdefault("x_start", []).append(x0.cpu())
-                if t_next < 0:
-                    x = x0
-                else:  # (0-d CPU coefficients combine with tensors on any device)
-                    noise = predicted_noise(plan, x, x0, t)
-                    x = x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * self.z[i]
-                    i += 1
-                if on_step is not None:
-                    on_step()
-        return x.float().cpu()
+        for t, t_next in plan.pairs:
+            tt = torch.full((1,), t, dtype=torch.long, device=dev)
+            x0 = guided_x0(self.net, x, kp_cond, cond, tt, self.w_a, self.w_e, cond_neutral)
+            yield t, x, x0
+            if t_next >= 0:  # (0-d CPU coefficients combine with tensors on any device)
+                noise = predicted_noise(plan, x, x0, t)
+                x = x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * self.z[i]
+                i += 1
+
+    def sample(self, kp_cond, cond, cond_neutral=None, on_step=None):
+        """x0 [1,L,D] (float32, CPU) of one window (:meth:`denoise_steps`); ``on_step()`` after every step."""
+        for _, _, x0 in self.denoise_steps(kp_cond, cond, cond_neutral):
+            if on_step is not None:
+                on_step()
+        return x0.float().cpu()
 
 
 def predicted_noise(plan, x, x0, t):

@@ -170,12 +170,11 @@ def next_kp_cond(res, length, opts, source_vec, windows_done):
     return row.clone()[None]
 
 
-def run_windows(conditions, sample, source_vec, opts, trace=None):
+def run_windows(conditions, sample, source_vec, opts):
     """The clip's motion [N, D] (float32, CPU): windows sampled with ``sample(kp_cond [1,D],
     cond [1,L,C], cond_neutral) -> [1,L,D]``, fused, smoothed, cut and clipped.
 
-    ``source_vec`` [1, D] is the source's motion vector (the first cond_frame).  ``trace`` (a
-    dict) receives per window ``kp_cond``, ``window_pred`` and ``cond`` (for parity checks)."""
+    ``source_vec`` [1, D] is the source's motion vector (the first cond_frame)."""
     n, seq, V, F = len(conditions), opts.seq_frames, opts.valid, opts.overlap
     starts = opts.starts(n)
     kp_cond = source_vec.reshape(1, -1).float().clone()
@@ -185,9 +184,6 @@ def run_windows(conditions, sample, source_vec, opts, trace=None):
     for w, start in enumerate(starts):
         cond, cond_neutral = conditions.window(start, seq)
         pred = sample(kp_cond, cond, cond_neutral)[0].float().cpu()
-        if trace is not None:
-            for key, value in (("kp_cond", kp_cond), ("window_pred", pred[None]), ("cond", cond)):
-                trace.setdefault(key, []).append(value)
         if w == 0:
             res[:seq] = pred
             length = seq
