@@ -1,0 +1,1 @@
+"""Ditto (antgroup/ditto-talkinghead): audio-to-motion diffusion in LivePortrait's motion space."""
