@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import PlaymateError
+from ..errors import ModelFileError, PlaymateError
 from ..safeio import atomic_path
 from .loader import LIVEPORTRAIT_FILES, STITCHING_GROUPS, expected_state_dicts, model_files, read_checkpoint
 
@@ -38,6 +38,10 @@ def convert_folder(src, dst):
     files = model_files(src, "pth")
     expected = expected_state_dicts()
     dst = Path(dst)
+    stitching = files["stitching_retargeting_module"]
+    if len(read_checkpoint(stitching, "stitching_retargeting_module", expected)) < len(STITCHING_GROUPS):
+        raise ModelFileError("'%s' holds only the stitching MLP, no eye/lip retargeting (Ditto's file): only "
+                             "complete LivePortrait folders can be converted." % stitching)
     written = []
     for stem in LIVEPORTRAIT_FILES:
         state = safetensors_state(stem, read_checkpoint(files[stem], stem, expected))

@@ -8,7 +8,12 @@ Accepted folder layouts (``folder`` is e.g. ``ComfyUI/models/liveportrait``):
 * the widely used safetensors conversion (Kijai/LivePortrait_safetensors, the files
   ComfyUI-LivePortraitKJ downloads): ``<folder>/<stem>.safetensors``.  Same keys as the ``.pth``
   files except the stitching file, which is flat with keys ``retarget_shoulder_module.mlp.0.weight``,
-  ``retarget_mouth_module.…``, ``retarget_eye_module.…``.
+  ``retarget_mouth_module.…``, ``retarget_eye_module.…``;
+* Ditto's renderer (Hugging Face digital-avatar/ditto-talkinghead): the same networks and keys
+  under other names (:data:`DITTO_NAMES`) in ``<folder>`` (= Ditto's ``ditto_pytorch/models``) or
+  ``<folder>/ditto_pytorch/models`` (``<folder>`` = the Ditto root).  Ditto's ``stitch_network.pth``
+  may hold only ``retarget_shoulder``: the model then loads without the eye/lip retargeting MLPs
+  and :meth:`LivePortrait.retarget_eye` / ``retarget_lip`` raise :class:`InputError`.
 
 ``.pth`` files are read with ``torch.load(weights_only=True)`` only, so a pickle that carries code
 is refused.  The official stitching file is a dict whose entries ``retarget_shoulder`` (stitching),
@@ -71,6 +76,16 @@ SIGNATURE_KEYS = {
 
 OFFICIAL_REPO = "KwaiVGI/LivePortrait"
 SAFETENSORS_REPO = "Kijai/LivePortrait_safetensors"
+DITTO_REPO = "digital-avatar/ditto-talkinghead"
+DITTO_MODELS_DIR = "ditto_pytorch/models"  # the renderer's folder inside Ditto's tree
+# LivePortrait stem -> name of the same network's file in Ditto's release
+DITTO_NAMES = OrderedDict([("appearance_feature_extractor", "appearance_extractor.pth"),
+                           ("motion_extractor", "motion_extractor.pth"),
+                           ("warping_module", "warp_network.pth"),
+                           ("spade_generator", "decoder.pth"),
+                           ("stitching_retargeting_module", "stitch_network.pth")])
+# the only file that may lack some groups: Ditto reads just retarget_shoulder from it
+PARTIAL_STITCHING_FILE = DITTO_NAMES["stitching_retargeting_module"]
 FORMATS = ("auto", "pth", "safetensors")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
@@ -85,10 +100,13 @@ def official_subpath(stem):
 
 def _candidates(folder, stem):
     """(layout name, local path, remote) for every layout, in the order they are tried."""
+    ditto = Remote(DITTO_REPO, "%s/%s" % (DITTO_MODELS_DIR, DITTO_NAMES[stem]))
     return [
         ("pth", folder / (stem + ".pth"), Remote(OFFICIAL_REPO, official_subpath(stem))),
         ("pth-tree", folder / official_subpath(stem), Remote(OFFICIAL_REPO, official_subpath(stem))),
         ("safetensors", folder / (stem + ".safetensors"), Remote(SAFETENSORS_REPO, stem + ".safetensors")),
+        ("ditto", folder / DITTO_NAMES[stem], ditto),
+        ("ditto-tree", folder / DITTO_MODELS_DIR / DITTO_NAMES[stem], ditto),
     ]
 
 
@@ -98,8 +116,8 @@ def _resolve(folder, fmt):
         raise InputError("LivePortrait weight format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
     folder = Path(folder).expanduser()
     table = {stem: _candidates(folder, stem) for stem in LIVEPORTRAIT_FILES}
-    layouts = {"pth": ("pth", "pth-tree"), "safetensors": ("safetensors",)}
-    allowed = layouts.get(fmt, ("pth", "pth-tree", "safetensors"))
+    layouts = {"pth": ("pth", "pth-tree", "ditto", "ditto-tree"), "safetensors": ("safetensors",)}
+    allowed = layouts.get(fmt, ("pth", "pth-tree", "safetensors", "ditto", "ditto-tree"))
     counts = {name: sum(path.exists() for cands in table.values() for n, path, _ in cands if n == name)
               for name in allowed}
     preferred = max(allowed, key=lambda name: (counts[name], name == "safetensors"))
@@ -121,7 +139,7 @@ def model_files(folder, fmt="auto"):
 
     fmt "auto": the layout that already has the most files in ``folder`` (safetensors when the
     folder is empty); a file missing in that layout is taken from another layout when present.
-    fmt "pth" (flat or official tree) / "safetensors": only that format.
+    fmt "pth" (flat or official tree, or Ditto's names) / "safetensors": only that format.
     """
     return {stem: ensure_file(path, remote, what="LivePortrait model file")
             for stem, path, remote in _resolve(folder, fmt)}
@@ -171,7 +189,9 @@ def _guess_network(keys):
 
 
 def _split_stitching(raw, path):
-    """Official nested dict or flat safetensors keys -> {attribute: state_dict without prefixes}."""
+    """Official nested dict or flat safetensors keys -> {attribute: state_dict without prefixes}.
+
+    Ditto's stitch_network.pth may lack the eye/lip groups (only retarget_shoulder is required)."""
     groups = {}
     for outer, attr in STITCHING_GROUPS.items():
         if isinstance(raw.get(outer), dict):
@@ -180,7 +200,9 @@ def _split_stitching(raw, path):
         else:
             prefix = outer + "_module."
             groups[attr] = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)}
-        if not groups[attr]:
+        if not groups[attr] and attr != "stitching" and path.name == PARTIAL_STITCHING_FILE:
+            del groups[attr]
+        elif not groups[attr]:
             other = _guess_network(raw)
             hint = " It looks like the %s file." % other if other and other != "stitching_retargeting_module" else ""
             raise ModelFileError("%s has no '%s' weights: it is not LivePortrait's stitching_retargeting_module.%s "
@@ -238,7 +260,7 @@ class LivePortrait(nn.Module):
         self.warping = WarpingNetwork(dense_motion_params=DENSE_MOTION_PARAMS)
         self.spade = SPADEDecoder()
         self.stitching = make_mlp("stitching")
-        self.eye = make_mlp("eye")
+        self.eye = make_mlp("eye")  # eye / lip: None when the stitching file has none (Ditto's)
         self.lip = make_mlp("lip")
         self.precision = "fp32"
 
@@ -324,15 +346,25 @@ class LivePortrait(nn.Module):
         kp_drv = self._kp(kp_drv)
         return kpm.apply_stitching(kp_drv, self.stitching_delta(kp_src, kp_drv))
 
+    def _retargeting(self, attr, what):
+        mlp = getattr(self, attr)
+        if mlp is None:
+            raise InputError("This renderer has no %s retargeting network: its stitching file (Ditto's %s) "
+                             "holds only the stitching MLP. For eye/lip controls use LivePortrait's own model "
+                             "files as the renderer, or set the %s control to keep." % (what, PARTIAL_STITCHING_FILE, what))
+        return mlp
+
     def retarget_eye(self, kp_src, eye_ratio):
         """kp_src [B,21,3], eye_ratio [B,3] (source left, source right, target) -> delta [B,21,3]."""
+        eye = self._retargeting("eye", "eye")
         kp_src = self._kp(kp_src)
-        return self._mlp(self.eye, kpm.retargeting_input(kp_src, self._kp(eye_ratio))).reshape(kp_src.shape)
+        return self._mlp(eye, kpm.retargeting_input(kp_src, self._kp(eye_ratio))).reshape(kp_src.shape)
 
     def retarget_lip(self, kp_src, lip_ratio):
         """kp_src [B,21,3], lip_ratio [B,2] (source, target) -> delta [B,21,3]."""
+        lip = self._retargeting("lip", "lip")
         kp_src = self._kp(kp_src)
-        return self._mlp(self.lip, kpm.retargeting_input(kp_src, self._kp(lip_ratio))).reshape(kp_src.shape)
+        return self._mlp(lip, kpm.retargeting_input(kp_src, self._kp(lip_ratio))).reshape(kp_src.shape)
 
     # ---- W and G -------------------------------------------------------------------------------
     def warp(self, feature_3d, kp_src, kp_drv):
@@ -383,8 +415,10 @@ def load_liveportrait(folder, device="cpu", dtype=torch.float32, precision="fp32
     expected = expected_state_dicts()
     with torch.device("meta"):
         model = LivePortrait()
+    loaded = set()
     for stem, path in files.items():
         for attr, state in read_checkpoint(path, stem, expected).items():
+            loaded.add(attr)
             ref = expected[attr]
             ready = {}
             for key, meta in ref.items():
@@ -394,6 +428,8 @@ def load_liveportrait(folder, device="cpu", dtype=torch.float32, precision="fp32
                 target = dtype if meta.is_floating_point() else meta.dtype
                 ready[key] = value.to(device=device, dtype=target).contiguous()
             model.get_submodule(attr).load_state_dict(ready, strict=True, assign=True)
+    for attr in set(expected) - loaded:  # eye / lip absent from Ditto's stitch_network.pth
+        setattr(model, attr, None)
     _channels_last(model.appearance)
     model.eval().requires_grad_(False)
     return model.set_precision(precision)

@@ -1,1 +1,1 @@
-"""Ditto (antgroup/ditto-talkinghead): the LMDM audio-to-motion generator and its golden parity."""
+"""Ditto (antgroup/ditto-talkinghead): audio-to-motion diffusion in LivePortrait's motion space."""
