@@ -8,6 +8,7 @@ import math
 import pickle
 import random
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from playmate.motion.ditto.checkpoint import LMDM_NAME, load_lmdm, read_lmdm
 from playmate.motion.ditto.config import CODE_DEFAULTS, read_config
 from playmate.motion.ditto.eyes import eye_features
 from playmate.motion.ditto.generator import DittoGenerator, load_ditto
+from playmate.motion.ditto.hubert import DittoAudio
 from playmate.motion.ditto.motion import blink_indices, drive, source_from_kp_info
 from playmate.motion.ditto.network import LMDMSizes, MotionDecoder
 from playmate.motion.ditto.parity import cfg_dict, fake_encoder
@@ -64,14 +66,9 @@ def release(tmp_path_factory):
     return ckpt, cfg
 
 
-class FakeHubert:
-    """Ditto's audio encoder interface, on the golden README's fake encoder."""
-
-    def __init__(self):
-        self.encode = fake_encoder()
-
-    def features(self, audio_16k):
-        return windows.wav2feat(audio_16k, self.encode)
+def FakeHubert():
+    """Ditto's audio features with the golden README's fake encoder in place of the ONNX graph."""
+    return DittoAudio(SimpleNamespace(encode=fake_encoder()))
 
 
 @pytest.fixture(scope="module")
@@ -282,25 +279,6 @@ def test_emotion_schedule_switches_the_condition_columns_at_its_times():
 
 
 # ------------------------------------------------------------------------------ windows
-def test_wav2feat_windows_the_release_way():
-    starts = []
-
-    def encode(chunk):
-        starts.append(chunk.copy())
-        return np.tile(np.arange(20, dtype=np.float32)[:, None], (1, 1024))
-
-    audio = np.arange(1, 70401, dtype=np.float32)
-    feats = windows.wav2feat(audio, encode)
-    assert feats.shape == (111, 1024) and len(starts) == 23            # 70400/16000*25 = 110.00000000000001
-    assert all(len(c) == 6480 for c in starts)
-    assert starts[0][1999] == 0 and starts[0][2000] == 1               # 2000 zeros in front
-    assert starts[1][0] == 3200 - 2000 + 1 and starts[22][0] == 22 * 3200 - 2000 + 1
-    assert starts[22][-1] == 0                                         # 6480 zeros behind
-    np.testing.assert_array_equal(feats[:5, 0], [6.5, 8.5, 10.5, 12.5, 14.5])  # enc[-14:-4] in pairs
-    with pytest.raises(InputError, match="6480"):
-        windows.online_features(np.zeros(100), encode)
-
-
 def test_windows_fuse_smooth_and_cut():
     calls = []
 

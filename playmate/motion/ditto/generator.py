@@ -44,7 +44,8 @@ from .config import check_kwargs, default_config, read_config
 from .emotion import NEUTRAL, condition_rows
 from .motion import drive, source_from_kp_info, to_motion
 from .sampler import Plan, Sampler
-from .windows import FEATURE_DIM, SAMPLE_RATE, Conditions, WindowOptions, num_feature_frames, run_windows
+from .hubert import FEATURE_DIM, SAMPLE_RATE, num_frames as num_feature_frames
+from .windows import Conditions, WindowOptions, run_windows
 
 NATIVE_FPS = 25.0
 RELEASE_GUIDANCE = 2.0      # LMDM.guidance_weight

@@ -52,7 +52,7 @@ from .emotion import condition_rows
 from .generator import DittoGenerator
 from .motion import to_motion
 from .sampler import Plan, Sampler, alphas_cumprod, guided_x0, predicted_noise
-from .windows import CHUNKSIZE, chunk_samples, num_feature_frames, online_features, wav2feat
+from .hubert import CHUNK_SAMPLES, num_frames as num_feature_frames, online_features, wav2feat
 
 LMDM_KEY = "ditto_pytorch/models/" + LMDM_NAME
 STITCH_NAME = "stitch_network.pth"
@@ -322,7 +322,7 @@ def run_rows(gen, case, run, lp, name=""):
 def w2f_rows(case, name=""):
     encode = fake_encoder()
     wave = np.asarray(case["w2f_waveform"], np.float32)
-    chunk = np.concatenate([np.zeros(CHUNKSIZE[0] * 640, np.float32), wave])[:chunk_samples()]
+    chunk = np.concatenate([np.zeros(3 * 640, np.float32), wave])[:CHUNK_SAMPLES]  # 3 past frames of zeros
     return [compare(name, "w2f_feat", wav2feat(wave, encode), case["w2f_feat"]),
             compare(name, "w2f_online_chunk_feat", online_features(chunk, encode), case["w2f_online_chunk_feat"])]
 

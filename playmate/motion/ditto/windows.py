@@ -1,11 +1,5 @@
-"""Audio features, condition rows and the sliding-window fusion of Ditto (``Wav2FeatHubert``,
-``ConditionHandler``, ``Audio2Motion``, offline ``StreamSDK``).
-
-Audio features (25 fps, 1024-d) from the streaming HuBERT ``encode(chunk [6480]) -> [T, 1024]``
-(50 Hz; the released ONNX graph): :func:`wav2feat` pads 2000 zeros in front and 6480 behind,
-encodes the chunk starting at ``int(i * 0.04 * 16000)`` for i = 0, 5, 10, ... and keeps
-``enc[-14:-4]`` averaged in pairs (5 frames), cut to ``ceil(n / 16000 * 25)`` frames;
-:func:`online_features` is the same on one chunk (3 past + 5 present + 2 future frames).
+"""Condition rows and the sliding-window fusion of Ditto (``ConditionHandler``, ``Audio2Motion``,
+offline ``StreamSDK``); the audio features come from :mod:`.hubert`.
 
 Condition row of frame i: ``[aud_i (1024) | emo_i (8) | eye_open (2) | eye_ball (6) | sc (63)]``
 (:class:`Conditions`, built window by window; the eye and sc columns are the source image's).
@@ -21,7 +15,6 @@ row.  At the end: cut to N frames, smooth all, clip to ``v_min_max_for_clip``.  
 written into one preallocated buffer, so memory grows only with the output.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,49 +22,7 @@ import torch
 
 from ...errors import InputError
 
-SAMPLE_RATE = 16000
-FPS = 25
-CHUNKSIZE = (3, 5, 2)          # past, present, future frames of one HuBERT chunk
-FEATURE_DIM = 1024
 SMOOTH_DIMS = 202              # the release smooths [:202] (scale, angles, t), never exp
-
-
-# ------------------------------------------------------------------------ audio features
-def num_feature_frames(n_samples):
-    """``ceil(n / 16000 * 25)`` in float64, as the release (70400 samples -> 111 frames)."""
-    return math.ceil(int(n_samples) / SAMPLE_RATE * FPS)
-
-
-def chunk_samples(chunksize=CHUNKSIZE):
-    return int(sum(chunksize) * 0.04 * SAMPLE_RATE) + 80
-
-
-def chunk_features(encoding, chunksize=CHUNKSIZE):
-    """The present frames of one chunk's encoding [T, 1024] -> [chunksize[1], 1024] (pairs averaged)."""
-    enc = np.asarray(encoding, dtype=np.float32)
-    start, stop = -sum(chunksize[1:]) * 2, -chunksize[2] * 2
-    return enc[start:stop].reshape(chunksize[1], 2, -1).mean(axis=1)
-
-
-def online_features(chunk, encode, chunksize=CHUNKSIZE):
-    """Features of one streaming chunk (``chunk_samples()`` samples) -> [chunksize[1], 1024]."""
-    chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
-    if chunk.shape[0] != chunk_samples(chunksize):
-        raise InputError("A streaming audio chunk must hold %d samples, got %d." % (chunk_samples(chunksize),
-                                                                                 chunk.shape[0]))
-    return chunk_features(encode(chunk), chunksize)
-
-
-def wav2feat(audio_16k, encode, chunksize=CHUNKSIZE):
-    """Offline features of a whole clip (16 kHz mono float32 [T]) -> float32 [ceil(T/640), 1024]."""
-    audio = np.asarray(audio_16k, dtype=np.float32).reshape(-1)
-    num_f = num_feature_frames(audio.shape[0])
-    split = chunk_samples(chunksize)
-    lead = split - int(sum(chunksize[1:]) * 0.04 * SAMPLE_RATE)
-    padded = np.concatenate([np.zeros(lead, np.float32), audio, np.zeros(split, np.float32)])
-    out = [chunk_features(encode(padded[int(i * 0.04 * SAMPLE_RATE):][:split]), chunksize)
-           for i in range(0, num_f, chunksize[1])]
-    return np.concatenate(out, axis=0)[:num_f]
 
 
 # ------------------------------------------------------------------------ condition rows
