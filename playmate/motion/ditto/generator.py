@@ -220,3 +220,13 @@ def load_ditto(checkpoint, config=None, audio_encoder=None, device="cpu"):
     cfg = read_config(config) if config is not None else None
     net = load_lmdm(checkpoint, cfg, device=device)
     return DittoGenerator(net, cfg, audio_encoder=audio_encoder, origin=str(checkpoint))
+
+
+def load_release(root_or_file, extra_roots=(), device="cpu"):
+    """Ditto from its released files (the Hugging Face tree under ``root_or_file``, or the LMDM
+    ``.pth``): missing files are downloaded when online (:func:`.files.locate`), the streaming HuBERT
+    runs in onnxruntime."""
+    from .files import locate
+    from .hubert import DittoAudio
+    files = locate(root_or_file, extra_roots)
+    return load_ditto(files.lmdm, files.cfg, audio_encoder=DittoAudio.load(files.hubert, device=device), device=device)
