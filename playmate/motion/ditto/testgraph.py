@@ -11,7 +11,9 @@
 with seeded Gaussian weights (W scaled by 1/sqrt(400), P by 1/sqrt(C)).  Its output is
 meaningless as speech features.
 
-:func:`write_ditto_renderer` lays a LivePortrait ``.pth`` folder out as Ditto's renderer
+:func:`write_test_ditto` writes a whole synthetic Ditto release tree (a small LMDM of the project's
+own :class:`~.network.MotionDecoder` with seeded weights, the cfg pickle, the test graph), so that
+``animate --generator ditto`` runs offline.  :func:`write_ditto_renderer` lays a LivePortrait ``.pth`` folder out as Ditto's renderer
 (Ditto's file names, ``stitch_network.pth`` holding only ``retarget_shoulder``).
 """
 
@@ -95,3 +97,39 @@ def write_ditto_renderer(liveportrait_folder, out_folder):
         except OSError:  # another file system
             shutil.copyfile(source, target)
     return out
+
+
+def write_test_ditto(root, seed=0, width=64, ffn=128, n_layers=2, n_cond_layers=1, sampling_timesteps=50):
+    """A synthetic Ditto tree under ``root`` (the release's file layout; every size is read back from
+    the tensors): ``ditto_pytorch/models/lmdm_v0.4_hubert.pth`` ({"model_state_dict": ...}, a
+    ``width``-wide LMDM with the release's motion 265 / condition 1103 / window 80, default init of the
+    project's network under ``torch.manual_seed(seed)``), ``ditto_cfg/v0.4_hubert_cfg_pytorch.pkl``
+    (the release's structure, ``default_kwargs`` = the code defaults) and the test HuBERT graph.
+    Returns ``root``."""
+    import pickle
+    from collections import OrderedDict
+
+    import torch
+
+    from .checkpoint import LMDM_NAME
+    from .config import CFG_NAME
+    from .files import CFG, HUBERT, LMDM
+    from .network import LMDMSizes, MotionDecoder
+    root = Path(root)
+    torch.manual_seed(seed)
+    net = MotionDecoder(LMDMSizes(width=width, ffn=ffn, n_layers=n_layers, n_cond_layers=n_cond_layers))
+    freqs = 1.0 / 10000 ** (torch.arange(0, width, 2, dtype=torch.float32) / width)
+    state = OrderedDict((k, freqs.clone() if k.endswith("rotary.freqs") else v.detach().clone())
+                        for k, v in net.state_dict().items())
+    assert Path(LMDM).name == LMDM_NAME and Path(CFG).name == CFG_NAME
+    (root / LMDM).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(root / LMDM) as tmp:
+        torch.save({"model_state_dict": state, "synthetic": "random init, NOT Ditto's weights"}, str(tmp))
+    from .parity import cfg_dict
+    cfg = cfg_dict({"sampling_timesteps": int(sampling_timesteps)})
+    (root / CFG).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(root / CFG) as tmp:
+        tmp.write_bytes(pickle.dumps(cfg, protocol=4))
+    (root / HUBERT).parent.mkdir(parents=True, exist_ok=True)
+    write_test_hubert(root / HUBERT, seed=seed)
+    return root
