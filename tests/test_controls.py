@@ -1,4 +1,4 @@
-"""Motion controls (playmate.motion.controls / filters) and their nodes (nodes/controls.py)."""
+"""Motion controls (playmate.motion.controls) and their nodes (nodes/controls.py)."""
 
 import functools
 import json
@@ -16,7 +16,7 @@ from conftest import GOLDEN
 from playmate.errors import InputError
 from playmate.liveportrait.keypoints import rotation_matrix
 from playmate.motion import controls as ctl
-from playmate.motion import filters
+from playmate.motion.controls import smoothing as filters
 from playmate.motion.compose import compose_keypoints
 from playmate.motion.types import FIELDS, Motion
 
