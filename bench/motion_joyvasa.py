@@ -44,7 +44,7 @@ def _sync(device):
 
 
 def synthetic_weights(folder):
-    from playmate.motion import joyvasa_parity as jp
+    from playmate.parity import joyvasa as jp
     cases_dir, manifest, weights_module, fixed = jp.golden_inputs()
     jp.write_case_release(folder, cases_dir / "case_seed1.npz", manifest, weights_module, fixed)
     return folder

@@ -19,7 +19,7 @@ import torch
 from playmate.errors import InputError, ModelFileError
 from playmate.liveportrait.keypoints import rotation_matrix, transform_keypoint
 from playmate.motion import Motion
-from playmate.motion import joyvasa_parity as jp
+from playmate.parity import joyvasa as jp
 from playmate.motion.compose import compose_keypoints
 from playmate.motion.joyvasa import GENERATOR_NAME, TEMPLATE_NAME, load_joyvasa, looks_like_joyvasa
 from playmate.motion.safeload import TRAINING_ARGS_GLOBALS, load_numpy_pickle, load_torch_pickle

@@ -3,7 +3,7 @@
     python -m playmate.parity joyvasa [--cases DIR] [--manifest FILE]
         [--weights-generator FILE] [--derived-buffers FILE] [--pe legacy|fixed|both]
 
-For every ``case_seed*.npz`` in DIR (default ``shared/golden/joyvasa``): build the
+For every ``case_seed*.npz`` in DIR (default: see :mod:`playmate.parity.common`): build the
 synthetic weights of the case with ``golden_weights.py``, check them against the
 case's sha256 fingerprints, write them in the *released* layout (a pickled
 ``.pt`` with ``argparse.Namespace`` args and a numpy-1.26-style template
@@ -19,7 +19,6 @@ weights and denoiser outputs.  Exit status 1 on any failure.
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -32,19 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import PlaymateError
 from ..liveportrait.keypoints import rotation_matrix
-from .compose import compose_keypoints
-from .joyvasa import GENERATOR_NAME, TEMPLATE_NAME, load_joyvasa, read_converted
-from .joyvasa.sampler import branch_memory, denoise_steps, guided, schedule_steps
-from .types import Motion
+from ..motion.compose import compose_keypoints
+from ..motion.joyvasa import GENERATOR_NAME, TEMPLATE_NAME, load_joyvasa, read_converted
+from ..motion.joyvasa.sampler import branch_memory, denoise_steps, guided, schedule_steps
+from ..motion.types import Motion
+from .common import golden_dir, load_golden_weights, load_manifest
 
 GENERATOR_KEY = "motion_generator/" + GENERATOR_NAME
 ANGLE_ATOL_DEG = 5e-3
-
-
-def default_dir():
-    from ..parity import DEFAULT_SHARED
-    return DEFAULT_SHARED / "golden" / "joyvasa"
 
 
 def tolerance(name):
@@ -87,13 +83,6 @@ def exact_row(name, actual, golden):
 
 
 # ------------------------------------------------------------ synthetic release
-def load_weights_module(path):
-    spec = importlib.util.spec_from_file_location("golden_weights", str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def synthetic_state(case, manifest, weights_module, fixed):
     """The case's synthetic state dict (name -> ndarray) and the names whose sha256_16 mismatch."""
     entries = manifest["files"][GENERATOR_KEY]["entries"]
@@ -137,12 +126,14 @@ def write_release(folder, state, args, template, *, legacy_weight_norm=False):
 
 
 def golden_inputs(cases_dir=None, manifest=None, weights_generator=None, derived_buffers=None):
-    cases_dir = Path(cases_dir or default_dir())
+    """(cases folder, manifest, golden_weights module, derived buffers) of the JoyVASA golden data."""
+    cases_dir = golden_dir("joyvasa", cases_dir)
     manifest = Path(manifest or cases_dir / "manifest.json")
     weights_generator = Path(weights_generator or cases_dir.parent / "golden_weights.py")
     derived_buffers = Path(derived_buffers or cases_dir / "derived_buffers.npz")
-    return cases_dir, json.loads(manifest.read_text()), load_weights_module(weights_generator), \
-        dict(np.load(derived_buffers))
+    if not derived_buffers.is_file():
+        raise PlaymateError("Derived buffers '%s' not found (pass --derived-buffers FILE)." % derived_buffers)
+    return cases_dir, load_manifest(manifest), load_golden_weights(weights_generator), dict(np.load(derived_buffers))
 
 
 def write_case_release(folder, case_path, manifest, weights_module, fixed, **kw):
@@ -329,15 +320,20 @@ def print_rows(title, rows, out=None):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m playmate.parity joyvasa", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=None, help="folder with case_seed*.npz (default shared/golden/joyvasa)")
+    ap.add_argument("--cases", default=None, help="folder with case_seed*.npz (default: shared/golden/joyvasa, "
+                    "the shared folder being $PLAYMATE_SHARED or ../shared)")
     ap.add_argument("--manifest", default=None, help="manifest.json (default: in --cases)")
     ap.add_argument("--weights-generator", default=None, help="golden_weights.py (default: beside --cases)")
     ap.add_argument("--derived-buffers", default=None, help="derived_buffers.npz (default: in --cases)")
     ap.add_argument("--pe", choices=("legacy", "fixed", "both"), default="both")
     ap.add_argument("--work", default=None, help="folder for the synthetic releases (default: a temporary one)")
     args = ap.parse_args(argv)
-    cases_dir, manifest, weights_module, fixed = golden_inputs(args.cases, args.manifest,
-                                                                args.weights_generator, args.derived_buffers)
+    try:
+        cases_dir, manifest, weights_module, fixed = golden_inputs(args.cases, args.manifest,
+                                                                    args.weights_generator, args.derived_buffers)
+    except PlaymateError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
     cases = sorted(cases_dir.glob("case_seed*.npz"))
     if not cases:
         print("no case_seed*.npz in %s" % cases_dir, file=sys.stderr)
@@ -353,6 +349,3 @@ def main(argv=None):
     print("joyvasa parity: %s" % ("all ok" if not failed else "%d FAILED" % failed))
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
