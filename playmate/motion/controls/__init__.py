@@ -32,8 +32,8 @@ Portrait-video editing is :func:`playmate.pipeline.edit_video`.
 """
 
 from .blinks import BLINK_METHODS, add_blinks, blink_closure, blink_schedule
-from .common import (EYE, LIP, POSE_FIELDS, angles_from_rotation, blend_motions, per_frame, relative_angles,
-                     relative_reference, relative_to_first, time_shift, to_absolute)
+from .common import (EYE, LIP, POSE_FIELDS, angles_from_rotation, per_frame, relative_angles, relative_reference,
+                     relative_to_first, to_absolute)
 from .expression import (EXP_SLIDERS, POSE_SLIDERS, SLIDER_NEG, SLIDER_POS, SLIDER_RANGES, SLIDER_TABLE, SLIDERS,
                          edit_expression, edit_still, expression_delta, expression_editor)
 from .keyframes import EASINGS, KEYFRAME_SYNTAX, POSE_DEFAULTS, POSE_KEYS, ease, interpolate_keyframes, parse_keyframes
@@ -47,8 +47,8 @@ from .targets import (RATIO_MODES, clear_ratio_targets, ratio_control, relative_
 
 __all__ = [
     "BLINK_METHODS", "add_blinks", "blink_closure", "blink_schedule",
-    "EYE", "LIP", "POSE_FIELDS", "angles_from_rotation", "blend_motions", "per_frame", "relative_angles",
-    "relative_reference", "relative_to_first", "time_shift", "to_absolute",
+    "EYE", "LIP", "POSE_FIELDS", "angles_from_rotation", "per_frame", "relative_angles", "relative_reference",
+    "relative_to_first", "to_absolute",
     "EXP_SLIDERS", "POSE_SLIDERS", "SLIDER_NEG", "SLIDER_POS", "SLIDER_RANGES", "SLIDER_TABLE", "SLIDERS",
     "edit_expression", "edit_still", "expression_delta", "expression_editor",
     "EASINGS", "KEYFRAME_SYNTAX", "POSE_DEFAULTS", "POSE_KEYS", "ease", "interpolate_keyframes", "parse_keyframes",

@@ -11,7 +11,7 @@ import torch
 from ...errors import InputError
 from ...liveportrait.keypoints import rotation_matrix
 from ..compose import LIP_KEYPOINTS, compose_options, reference_frame
-from ..types import FIELDS, Motion
+from ..types import Motion
 
 
 EYE = "eye_ratio"
@@ -180,31 +180,3 @@ def relative_to_first(motion):
     out.info["relative_to"] = {"exp": keep_lips.reshape(-1).tolist(), "pitch": 0.0, "yaw": 0.0, "roll": 0.0,
                                "t": [0.0, 0.0, 0.0], "scale": 1.0}
     return out
-
-
-
-# ------------------------------------------------------------------ multi-face
-def time_shift(motion, frames):
-    """Delay (frames > 0: the first frame is held at the start) or advance (frames < 0: the
-    last frame is held at the end) a motion, keeping its length -- e.g. to stagger
-    several faces driven by one motion."""
-    n, k = motion.num_frames, int(frames)
-    idx = (torch.arange(n) - k).clamp(0, n - 1)
-    return done(motion, "time_shift(%d)" % k, **{f: getattr(motion, f)[idx] for f in FIELDS},
-                extra={key: v[idx] for key, v in motion.extra.items()})
-
-
-def blend_motions(a, b, weight=0.5):
-    """(1 - weight) * a + weight * b for every field and the extras both have; ``b`` is
-    resampled to a's fps and length.  weight may be a number or a per-frame curve [N]
-    (cross-fades).  Both must have the same drive."""
-    if a.drive != b.drive:
-        raise InputError("Cannot blend a %s MOTION with a %s one: convert with to_absolute first."
-                         % (a.drive, b.drive))
-    b = b.resample(a.fps, num_frames=a.num_frames)
-    w = per_frame(weight, a.num_frames, "blend weight")
-    mix = lambda x, y: x + (y - x) * w.reshape((-1,) + (1,) * (x.dim() - 1))
-    extra = dict(a.extra)
-    extra.update({k: mix(a.extra[k], b.extra[k]) for k in a.extra if k in b.extra
-                  and a.extra[k].shape == b.extra[k].shape})
-    return done(a, "blend", **{f: mix(getattr(a, f), getattr(b, f)) for f in FIELDS}, extra=extra)
