@@ -128,7 +128,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from playmate.face import load_image
     from playmate.liveportrait.loader import load_liveportrait
-    from playmate.testmodels import find_local_landmarker
+    from playmate.parity.testmodels import find_local_landmarker
 
     print("torch %s, %s, %d threads (OMP_WAIT_POLICY=%s), %s, load average %s" % (
         torch.__version__, args.device, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY", "default"),
@@ -140,7 +140,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         folder = args.liveportrait
         if folder is None:
-            from playmate.liveportrait.parity import write_weights
+            from playmate.parity.liveportrait import write_weights
             folder = write_weights(Path(tmp) / "liveportrait", seed=1, fmt="safetensors")
         lp = load_liveportrait(folder, device=args.device)
         landmarker = args.landmarker or find_local_landmarker()

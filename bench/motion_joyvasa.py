@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from playmate.motion.joyvasa import SAMPLE_RATE, load_joyvasa  # noqa: E402
+from playmate.motion.joyvasa.sampler import schedule_steps  # noqa: E402
 
 
 def bench_audio(seconds):
@@ -43,7 +44,7 @@ def _sync(device):
 
 
 def synthetic_weights(folder):
-    from playmate.motion import joyvasa_parity as jp
+    from playmate.parity import joyvasa as jp
     cases_dir, manifest, weights_module, fixed = jp.golden_inputs()
     jp.write_case_release(folder, cases_dir / "case_seed1.npz", manifest, weights_module, fixed)
     return folder
@@ -65,7 +66,7 @@ def bench_joyvasa(seconds_of_audio=12.0, *, weights=None, steps=None, cfg_audio=
     try:
         audio = bench_audio(seconds_of_audio)
         lay = generator.layout(audio.shape[0])
-        n_steps = len(generator.net.schedule_steps(steps))
+        n_steps = len(schedule_steps(generator.net, steps))
         window = torch.zeros(1, lay.window_samples, device=generator.device)
         with torch.inference_mode():
             generator.net.encode_audio_window(window)  # warm-up

@@ -134,7 +134,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="lp-bench-") as tmp:
         folder = args.models
         if folder is None:
-            from playmate.liveportrait.parity import write_weights
+            from playmate.parity.liveportrait import write_weights
             folder = write_weights(Path(tmp) / "liveportrait", seed=1, fmt="safetensors")
             print("synthetic weights (seed 1) in %s" % folder)
         model = load_liveportrait(folder, device=args.device)

@@ -7,7 +7,7 @@ Thin adapters: every node unpacks its inputs and calls one function of
 import json
 
 from playmate.motion import controls as ctl
-from playmate.motion.filters import METHODS as SMOOTH_METHODS
+from playmate.motion.controls.smoothing import METHODS as SMOOTH_METHODS
 
 MOTION = "PLAYMATE_MOTION"
 SOURCE = "PLAYMATE_SOURCE"

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PLAYMATE_SHARED", ROOT.parent / "shared"))
-GOLDEN = SHARED / "golden"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -18,6 +16,10 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("PLAYMATE_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from playmate.parity.common import shared_dir  # noqa: E402  (the one rule: $PLAYMATE_SHARED, else ../shared)
+
+GOLDEN = shared_dir() / "golden"
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,7 @@ def test_models(tmp_path_factory):
     """A complete synthetic models folder (LivePortrait seed 1, tiny random Playmate generator,
     small random Wav2Vec2, the real face landmarker), written once per test session through
     the same command users run: `python -m playmate.parity write-test-models`."""
-    from playmate.testmodels import write_test_models
+    from playmate.parity.testmodels import write_test_models
     out = tmp_path_factory.mktemp("models")
     write_test_models(out, landmarker=landmarker_path())  # the defaults, as example_media/run.sh writes them
     return out

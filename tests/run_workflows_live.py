@@ -6,7 +6,7 @@ Not part of pytest.  Start a server first (tests/COMFYUI_LOCAL.md), then::
     python tests/run_workflows_live.py --url http://127.0.0.1:8188 --upload portrait.png \
         --upload speech.wav workflows/api/animate.json
 
-For each file: the prompt is checked with ``comfy_workflows.validate_api_workflow`` against
+For each file: the prompt is checked with ``workflows/validate.validate_api_workflow`` against
 the server's own ``/object_info`` (a disagreement with the server's verdict is worth a look),
 POSTed to ``/prompt``, and ``/history/<prompt_id>`` is polled until it finishes; the status,
 the error of a failed node and the files each output node wrote are printed.  A prompt still
@@ -26,10 +26,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_workflows import validate_api_workflow  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from workflows.validate import validate_api_workflow  # noqa: E402
 
 
 def request_json(url, payload=None, data=None, headers=None, timeout=60):

@@ -24,9 +24,10 @@ from playmate.motion.ditto.generator import DittoGenerator, load_ditto
 from playmate.motion.ditto.hubert import DittoAudio
 from playmate.motion.ditto.motion import blink_indices, drive, source_from_kp_info
 from playmate.motion.ditto.network import LMDMSizes, MotionDecoder
-from playmate.motion.ditto.parity import cfg_dict, fake_encoder
+from playmate.parity.ditto import cfg_dict, fake_encoder
 from playmate.motion.ditto.sampler import Plan, Sampler, alphas_cumprod, guided_x0, time_pairs
-from playmate.motion.generator import MotionGenerator, seeded_draws, stored_draws
+from playmate.motion.generator import MotionGenerator, seeded_draws
+from playmate.parity.common import stored_draws
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -244,9 +245,9 @@ def test_denoise_steps_yield_each_step_and_sample_is_the_last_x0(gen):
         assert torch.equal(x_next, x0 * plan.alpha_next_sqrt[i] + plan.c[i] * noise + plan.sigma[i] * z[i])
     done = []
     assert torch.equal(sampler.sample(kp, cond, on_step=lambda: done.append(1)), steps[-1][2]) and len(done) == 4
-    with pytest.raises(InputError, match="ran out"):
+    with pytest.raises(ValueError, match="ran out"):
         sampler.sample(kp, cond)
-    with pytest.raises(InputError, match="expected shape"):
+    with pytest.raises(ValueError, match="expected shape"):
         Sampler(gen.net, 4, stored_draws([np.zeros(7)]), 2.0, 2.0)
 
 

@@ -14,7 +14,7 @@ from playmate.liveportrait.loader import (DITTO_NAMES, LIVEPORTRAIT_FILES, check
 from playmate.motion.ditto import files as dfiles
 from playmate.motion.ditto.hubert import (CHUNK_SAMPLES, DittoAudio, HubertOnnx, num_frames, online_features,
                                           wav2feat)
-from playmate.motion.ditto.testgraph import hubert_test_graph, write_ditto_renderer, write_test_hubert
+from playmate.parity.ditto_models import hubert_test_graph, write_ditto_renderer, write_test_hubert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

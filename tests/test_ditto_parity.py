@@ -12,7 +12,8 @@ import torch
 
 from conftest import GOLDEN
 from playmate.motion.ditto import emotion as demo
-from playmate.motion.ditto import network, parity, windows
+from playmate.motion.ditto import network, windows
+from playmate.parity import ditto as parity
 from playmate.motion.ditto.checkpoint import load_lmdm
 from playmate.motion.ditto.config import read_config
 from playmate.motion.ditto.generator import DittoGenerator

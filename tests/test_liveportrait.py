@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from playmate.errors import InputError, ModelFileError
 from playmate.liveportrait import keypoints as kpm
-from playmate.liveportrait import parity
+from playmate.parity import liveportrait as parity
 from playmate.liveportrait.loader import (LIVEPORTRAIT_FILES, checkpoint_paths, expected_state_dicts,
                                           load_liveportrait, official_subpath, read_checkpoint)
 from playmate.liveportrait.warping import sample_volume

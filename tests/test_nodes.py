@@ -1,7 +1,6 @@
 """Every node through its declared interface, the way ComfyUI calls it, on real inputs
 (astronaut photo, espeak speech, Megamind video frames) with synthetic official-layout weights."""
 
-import importlib.util
 import subprocess
 import sys
 

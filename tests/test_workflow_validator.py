@@ -1,6 +1,6 @@
-"""Tests of the offline workflow validator (tests/comfy_workflows.py) on hand-written workflows.
+"""Tests of the offline workflow validator (workflows/validate.py) on hand-written workflows.
 
-Core node definitions come from tests/data/comfy_core_object_info.json (captured from a live
+Core node definitions come from workflows/data/comfy_core_object_info.json (captured from a live
 ComfyUI 0.3.64 server); a few toy V1 classes cover seed/control widgets, forceInput, ``*`` and
 comma-separated types.
 """
@@ -9,9 +9,9 @@ import copy
 
 import pytest
 
-from comfy_workflows import (CORE_NODES, load_core_object_info, object_info_from_mappings,
-                             types_compatible, ui_widget_slots, validate_api_workflow,
-                             validate_ui_workflow)
+from workflows.validate import (CORE_NODES, load_core_object_info, object_info_from_mappings,
+                                types_compatible, ui_widget_slots, validate_api_workflow,
+                                validate_ui_workflow)
 
 CORE, CORE_FILES = load_core_object_info()
 
@@ -140,7 +140,7 @@ def test_object_info_matches_the_live_server_for_v1_core_nodes():
 
 def test_core_capture_names_its_version_and_holds_the_core_nodes():
     import json
-    from comfy_workflows import CORE_OBJECT_INFO
+    from workflows.validate import CORE_OBJECT_INFO
     data = json.loads(CORE_OBJECT_INFO.read_text())
     assert data["comfyui_version"] == "0.3.64"
     assert set(CORE) == set(CORE_NODES)

@@ -1,7 +1,7 @@
 """The example workflows: workflows/*.json (editor format) and workflows/api/*.json (API format).
 
 Checked against the captured core node definitions plus our live node classes with the offline
-validator (tests/comfy_workflows.py); the API twins must be what the editor exports from the UI
+validator (workflows/validate.py); the API twins must be what the editor exports from the UI
 files; the files must be what ``python workflows/build.py`` writes; and each workflow must show
 what it is named after.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_workflows import FRONTEND_NODES, ui_widget_slots, validate_api_workflow, validate_ui_workflow
+from workflows.validate import FRONTEND_NODES, ui_widget_slots, validate_api_workflow, validate_ui_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "workflows"

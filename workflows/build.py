@@ -2,8 +2,8 @@
 
 Each workflow is a short Python function below that adds nodes and links to a :class:`Graph`.
 Widget values come from the node definitions themselves (our live ``INPUT_TYPES`` through
-``tests/comfy_workflows.object_info_from_mappings``, the core nodes from the captured
-``tests/data/comfy_core_object_info.json``): a widget gets its declared default unless the
+``workflows/validate.object_info_from_mappings``, the core nodes from the captured
+``workflows/data/comfy_core_object_info.json``): a widget gets its declared default unless the
 workflow overrides it, so the files follow every change of a default, range or input name.
 Combos that list the files of one installation (images, audio, models) have no usable
 default and must be given by the workflow.
@@ -16,7 +16,7 @@ Usage::
 Editor format: version 0.4 as ComfyUI frontend 1.27 saves it ("compressed" widget inputs: a node
 lists its socket inputs in definition order, then only the widget inputs that are linked, each
 with ``widget: {name}``; optional inputs carry ``shape: 7``).  ``widgets_values`` follows
-``comfy_workflows.ui_widget_slots`` (seed widgets are followed by their control value, here always
+``validate.ui_widget_slots`` (seed widgets are followed by their control value, here always
 "fixed" so that a workflow is reproducible).  Notes are core ``Note`` nodes (editor only, left out
 of the API format).  API format: ``{id: {"inputs", "class_type", "_meta": {"title"}}}``, what the
 editor's "Export (API)" writes; a link is ``[node id, output index]``.
@@ -37,16 +37,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "workflows"
 API_DIR = UI_DIR / "api"
-for _path in (ROOT, ROOT / "tests"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from comfy_workflows import (FRONTEND_NODES, UPLOAD_FLAGS, load_core_object_info,  # noqa: E402
-                             object_info_from_mappings, type_name, ui_widget_slots,
-                             validate_api_workflow, validate_ui_workflow)
 from nodes.loaders import DEFAULT_ENCODER, JOYVASA_CHOICE as JOYVASA  # noqa: E402
+from workflows.validate import (FRONTEND_NODES, UPLOAD_FLAGS, load_core_object_info,  # noqa: E402
+                                object_info_from_mappings, type_name, ui_widget_slots, validate_api_workflow,
+                                validate_ui_workflow)
 
-# Combos of our nodes whose choices are files of one installation (see comfy_workflows: "file inputs").
+# Combos of our nodes whose choices are files of one installation (see validate.py: "file inputs").
 PLAYMATE_FILE_INPUTS = {"PlaymateLoadMotionGenerator": ["generator"], "Playmate": ["generator"],
                         "PlaymateLoadAudioEncoder": ["encoder"], "PlaymateLoadMotion": ["motion_file"]}
 

@@ -120,28 +120,6 @@ def seeded_draws(seed):
     return lambda shape: torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
 
 
-def stored_draws(draws):
-    """draw(shape) serving ``draws`` (an iterable of arrays, e.g. a golden case's noise) in order, each
-    reshaped to the asked shape -- what parity checks pass where generation uses :func:`seeded_draws`."""
-    it = iter(draws)
-
-    def draw(shape):
-        try:
-            z = torch.as_tensor(next(it), dtype=torch.float32)
-        except StopIteration:
-            raise InputError("noise: ran out of draws (the clip needs more windows or steps).") from None
-        if z.numel() != math.prod(shape):
-            raise InputError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
-        return z.reshape(shape)
-    return draw
-
-
-def noise_draws(seed, noise=None):
-    """:func:`stored_draws` of ``noise``, else :func:`seeded_draws` of ``seed`` (the single-file JoyVASA
-    generator's ``noise=`` option; goes away with it)."""
-    return seeded_draws(seed) if noise is None else stored_draws(noise)
-
-
 def check_seed(seed):
     try:
         return int(seed)

@@ -1,4 +1,5 @@
-"""Temporal smoothing filters for per-frame tensors (keypoints, expression, angles, ratios).
+"""Smoothing over time: filters for per-frame tensors (keypoints, expression, angles, ratios) and
+:func:`smooth_motion`, which applies them to a MOTION.
 
 Every filter works on a tensor ``x`` of shape [T, ...]: time is dimension 0, all other
 dimensions are independent channels.  Maths is vectorised over the channels; only time
@@ -14,6 +15,7 @@ dtype and device.
   Rauch-Tung-Striebel backward pass (optimal offline smoother for that model).
 * :func:`smooth` -- one ``strength`` knob in [0, 1] mapped onto either filter
   (0 returns the input unchanged, 1 is very smooth).
+* :func:`smooth_motion` -- :func:`smooth` on a MOTION's expression, pose and chosen extras.
 """
 
 import math
@@ -21,7 +23,8 @@ import math
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ...errors import InputError
+from .common import done
 
 METHODS = ("one_euro", "kalman")
 # strength 0 -> cutoff at the Nyquist frequency, strength 1 -> MIN_CUTOFF_HZ (log scale).
@@ -187,3 +190,31 @@ def smooth(x, fps, strength=0.5, method="one_euro", beta=0.1):
     if method == "one_euro":
         return one_euro(x, fps, min_cutoff=cutoff, beta=beta)
     return kalman_smooth(x, fps, q_over_r=(2.0 * math.pi * cutoff) ** 4)
+
+
+def smooth_motion(motion, strength=0.5, method="one_euro", expression=True, pose=True, extras=(), beta=0.1):
+    """Smooth the motion over time (see :func:`smooth`).
+
+    expression: smooth exp; pose: smooth pitch/yaw/roll/t/scale; extras: names of extra
+    tensors to smooth too (eye/lip targets are left alone by default so blinks stay crisp).
+    strength 0 returns the motion unchanged.
+    """
+    unknown = [k for k in extras if k not in motion.extra]
+    if unknown:
+        raise InputError("MOTION has no extras %s to smooth (it has %s)." % (unknown, sorted(motion.extra)))
+    if strength == 0 or (not expression and not pose and not extras):
+        return motion
+    run = lambda x: smooth(x, motion.fps, strength, method, beta)
+    changes = {}
+    if expression:
+        changes["exp"] = run(motion.exp)
+    if pose:
+        packed = torch.cat([motion.pitch[:, None], motion.yaw[:, None], motion.roll[:, None], motion.t,
+                            motion.scale[:, None]], dim=1)
+        # Angles (degrees) and t/scale (keypoint units) differ in size: filter them apart so
+        # the one-euro speed normalisation sees each at its own scale.
+        angles, rest = run(packed[:, :3]), run(packed[:, 3:])
+        changes.update(pitch=angles[:, 0], yaw=angles[:, 1], roll=angles[:, 2], t=rest[:, :3], scale=rest[:, 3])
+    if extras:
+        changes["extra"] = {k: (run(v) if k in extras else v) for k, v in motion.extra.items()}
+    return done(motion, "smooth(%s,%g)" % (method, strength), **changes)

@@ -27,9 +27,7 @@ within 0.05 degrees, integers exactly.  Exit status 1 when any row fails.
 
 import argparse
 import hashlib
-import importlib.util
 import json
-import os
 import pickle
 import sys
 import tempfile
@@ -40,29 +38,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ... import pipeline
-from ...errors import PlaymateError
-from ...liveportrait import loader as lp_loader
-from ...liveportrait.keypoints import headpose_degrees
-from ..compose import compose_keypoints
-from ..generator import stored_draws
-from .checkpoint import LMDM_NAME, load_lmdm
-from .config import CFG_NAME, read_config
-from .emotion import condition_rows
-from .generator import DittoGenerator
-from .motion import to_motion
-from .sampler import Plan, Sampler, alphas_cumprod, guided_x0, predicted_noise
-from .hubert import CHUNK_SAMPLES, num_frames as num_feature_frames, online_features, wav2feat
+from .. import pipeline
+from ..errors import PlaymateError
+from ..liveportrait import loader as lp_loader
+from ..liveportrait.keypoints import headpose_degrees
+from ..motion.compose import compose_keypoints
+from ..motion.ditto.checkpoint import LMDM_NAME, load_lmdm
+from ..motion.ditto.config import CFG_NAME, read_config
+from ..motion.ditto.emotion import condition_rows
+from ..motion.ditto.generator import DittoGenerator
+from ..motion.ditto.hubert import CHUNK_SAMPLES, num_frames as num_feature_frames, online_features, wav2feat
+from ..motion.ditto.motion import to_motion
+from ..motion.ditto.sampler import Plan, Sampler, alphas_cumprod, guided_x0, predicted_noise
+from .common import golden_dir, load_golden_weights, stored_draws
 
 LMDM_KEY = "ditto_pytorch/models/" + LMDM_NAME
 STITCH_NAME = "stitch_network.pth"
 ANGLE_ATOL_DEG = 0.05
 RUNS = ("b", "c", "d")
-
-
-def default_cases_dir():
-    from ...parity import DEFAULT_SHARED
-    return Path(os.environ.get("PLAYMATE_SHARED") or DEFAULT_SHARED) / "golden" / "ditto"
 
 
 # ------------------------------------------------------------------------------ comparing
@@ -119,16 +112,6 @@ def exact(case, name, actual, golden):
 
 
 # ------------------------------------------------------------------------------ synthetic release
-def load_weights_module(path):
-    path = Path(path)
-    if not path.is_file():
-        raise PlaymateError("Weight generator '%s' not found (pass --weights-generator FILE)." % path)
-    spec = importlib.util.spec_from_file_location("golden_weights_ditto", str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def weight_mismatches(state, case):
     want = dict(zip(case["weight_entry_names"].tolist(), case["weight_entry_sha256_16"].tolist()))
     bad = [n for n, arr in state.items()
@@ -369,14 +352,14 @@ def format_summary(rows):
 
 
 def golden_inputs(cases_dir=None, manifest=None, weights_generator=None, derived_buffers=None):
-    cases_dir = Path(cases_dir or default_cases_dir())
+    cases_dir = golden_dir("ditto", cases_dir)
     paths = {"manifest": Path(manifest or cases_dir / "manifest.json"),
              "derived buffers": Path(derived_buffers or cases_dir / "derived_buffers.npz"),
              "LivePortrait manifest": cases_dir.parent / "liveportrait" / "manifest.json"}
     for what, path in paths.items():
         if not path.is_file():
             raise PlaymateError("Ditto parity: the %s '%s' is missing." % (what, path))
-    weights = load_weights_module(weights_generator or cases_dir.parent / "golden_weights.py")
+    weights = load_golden_weights(weights_generator or cases_dir.parent / "golden_weights.py")
     return (cases_dir, json.loads(paths["manifest"].read_text()), weights, dict(np.load(paths["derived buffers"])),
             json.loads(paths["LivePortrait manifest"].read_text()))
 

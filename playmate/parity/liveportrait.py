@@ -4,7 +4,7 @@
                                            [--formats pth,safetensors] [--keep-weights DIR]
     python -m playmate.parity write-weights --seed N OUT_DIR [--format pth|safetensors]
 
-``liveportrait``: for every ``case_seed*.npz`` in DIR (default ../shared/golden/liveportrait) the
+``liveportrait``: for every ``case_seed*.npz`` in DIR (default: see :mod:`playmate.parity.common`) the
 synthetic weights of the case's seed are generated with the golden generator, checked entry by
 entry against the case's sha256, written in the official ``.pth`` layout, converted to
 safetensors with :mod:`playmate.liveportrait.convert`, and each folder is loaded through
@@ -23,8 +23,6 @@ what the tolerance allows (<= 1 passes).  Exit status 1 when any array fails.
 
 import argparse
 import hashlib
-import importlib.util
-import json
 import re
 import sys
 import tempfile
@@ -36,39 +34,17 @@ import numpy as np
 import torch
 
 from ..errors import PlaymateError
+from ..liveportrait import keypoints as kpm
+from ..liveportrait.convert import convert_folder, safetensors_state
+from ..liveportrait.loader import FILE_NETWORKS, STITCHING_GROUPS, load_liveportrait
 from ..safeio import atomic_path
-from . import keypoints as kpm
-from .convert import convert_folder, safetensors_state
-from .loader import FILE_NETWORKS, STITCHING_GROUPS, load_liveportrait
+from .common import golden_dir, load_golden_weights, load_manifest
 
 STAGES = OrderedDict([("a", "F"), ("b", "M"), ("c", "rotations"), ("d", "transform_keypoint"),
                       ("e", "stitching/retargeting"), ("f", "W"), ("g", "G"), ("h", "warp_decode")])
 
 
-def default_cases_dir():
-    from ..parity import DEFAULT_SHARED
-    return DEFAULT_SHARED / "golden" / "liveportrait"
-
-
 # ---- synthetic weights --------------------------------------------------------------------------
-
-def load_generator(path):
-    """Import golden_weights.py from a file path (it is not a package)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PlaymateError("Weight generator '%s' not found (pass --weights-generator FILE)." % path)
-    spec = importlib.util.spec_from_file_location("golden_weights_%s" % hashlib.md5(str(path).encode()).hexdigest()[:8], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_manifest(path):
-    path = Path(path)
-    if not path.is_file():
-        raise PlaymateError("Manifest '%s' not found (pass --manifest FILE)." % path)
-    return json.loads(path.read_text())
-
 
 def synthetic_weights(generator, manifest, seed):
     """{file name (.pth): numpy state (nested for the stitching file)} for one seed."""
@@ -277,7 +253,7 @@ def run_parity(cases_dir, manifest_path, generator_path, formats=("pth", "safete
     cases = sorted(Path(cases_dir).glob("case_seed*.npz"))
     if not cases:
         raise PlaymateError("No case_seed*.npz files in '%s' (pass --cases DIR)." % cases_dir)
-    manifest, generator = load_manifest(manifest_path), load_generator(generator_path)
+    manifest, generator = load_manifest(manifest_path), load_golden_weights(generator_path)
     rows = []
     with tempfile.TemporaryDirectory(prefix="lp-parity-") as tmp:
         root = Path(work) if work else Path(tmp)
@@ -313,7 +289,7 @@ def main(argv=None):
     parser.add_argument("--keep-weights", type=Path, default=None,
                         help="write the synthetic model folders here (seed<N>/pth, seed<N>/safetensors) and keep them")
     args = parser.parse_args(argv)
-    cases = args.cases or default_cases_dir()
+    cases = golden_dir("liveportrait", args.cases)
     formats = tuple(f for f in args.formats.split(",") if f)
     if not formats or any(f not in ("pth", "safetensors") for f in formats):
         parser.error("--formats takes pth and/or safetensors")
@@ -332,9 +308,9 @@ def main(argv=None):
 
 def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None):
     """A complete synthetic model folder (flat official .pth files or safetensors) + SYNTHETIC.txt."""
-    cases = default_cases_dir()
+    cases = golden_dir("liveportrait")
     manifest = load_manifest(manifest_path or cases / "manifest.json")
-    generator = load_generator(generator_path or cases.parent / "golden_weights.py")
+    generator = load_golden_weights(generator_path or cases.parent / "golden_weights.py")
     weights = synthetic_weights(generator, manifest, seed)
     out_dir = Path(out_dir)
     (write_official if fmt == "pth" else write_safetensors)(weights, out_dir)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...liveportrait.loader import DITTO_NAMES
-from ...safeio import atomic_path
-from .hubert import CHUNK_SAMPLES, FEATURE_DIM, INPUT_NAME, OUTPUT_NAME
+from ..liveportrait.loader import DITTO_NAMES
+from ..motion.ditto.hubert import CHUNK_SAMPLES, FEATURE_DIM, INPUT_NAME, OUTPUT_NAME
+from ..safeio import atomic_path
 
 WINDOW = 400
 HOP = 320
@@ -111,10 +111,10 @@ def write_test_ditto(root, seed=0, width=64, ffn=128, n_layers=2, n_cond_layers=
 
     import torch
 
-    from .checkpoint import LMDM_NAME
-    from .config import CFG_NAME
-    from .files import CFG, HUBERT, LMDM
-    from .network import LMDMSizes, MotionDecoder
+    from ..motion.ditto.checkpoint import LMDM_NAME
+    from ..motion.ditto.config import CFG_NAME
+    from ..motion.ditto.files import CFG, HUBERT, LMDM
+    from ..motion.ditto.network import LMDMSizes, MotionDecoder
     root = Path(root)
     torch.manual_seed(seed)
     net = MotionDecoder(LMDMSizes(width=width, ffn=ffn, n_layers=n_layers, n_cond_layers=n_cond_layers))
@@ -125,7 +125,7 @@ def write_test_ditto(root, seed=0, width=64, ffn=128, n_layers=2, n_cond_layers=
     (root / LMDM).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(root / LMDM) as tmp:
         torch.save({"model_state_dict": state, "synthetic": "random init, NOT Ditto's weights"}, str(tmp))
-    from .parity import cfg_dict
+    from .ditto import cfg_dict
     cfg = cfg_dict({"sampling_timesteps": int(sampling_timesteps)})
     (root / CFG).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(root / CFG) as tmp:

@@ -9,7 +9,7 @@ Node definitions use the JSON shape of ComfyUI's ``GET /object_info``: a dict
 * ``object_info_from_mappings`` builds that shape from live V1 node classes, the way
   ComfyUI 0.3.64 ``server.py`` (``node_info``) does.
 * ``load_core_object_info`` reads the definitions of the core nodes our workflows use,
-  captured from a live server (``tests/data/comfy_core_object_info.json``, see
+  captured from a live server (``workflows/data/comfy_core_object_info.json``, see
   ``tests/COMFYUI_LOCAL.md``).
 * ``validate_ui_workflow`` checks an editor-format workflow (version 0.4, what the template
   browser loads); ``validate_api_workflow`` checks an API-format prompt (what ``POST /prompt``
@@ -32,7 +32,7 @@ are file inputs automatically; others are declared with ``file_inputs={node_type
 
 Command line (needs a running server; see tests/COMFYUI_LOCAL.md)::
 
-    python tests/comfy_workflows.py dump-core http://127.0.0.1:8188
+    python workflows/validate.py dump-core http://127.0.0.1:8188
 """
 
 import json
@@ -578,6 +578,6 @@ def dump_core_object_info(server_url, path=CORE_OBJECT_INFO):
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "dump-core":
-        sys.exit("usage: python tests/comfy_workflows.py dump-core http://127.0.0.1:8188")
+        sys.exit("usage: python workflows/validate.py dump-core http://127.0.0.1:8188")
     absent = dump_core_object_info(sys.argv[2])
     print("wrote %s%s" % (CORE_OBJECT_INFO, "; not on this server: %s" % absent if absent else ""))

@@ -3,13 +3,13 @@
     python -m playmate.parity joyvasa [--cases DIR] [--manifest FILE]
         [--weights-generator FILE] [--derived-buffers FILE] [--pe legacy|fixed|both]
 
-For every ``case_seed*.npz`` in DIR (default ``shared/golden/joyvasa``): build the
+For every ``case_seed*.npz`` in DIR (default: see :mod:`playmate.parity.common`): build the
 synthetic weights of the case with ``golden_weights.py``, check them against the
 case's sha256 fingerprints, write them in the *released* layout (a pickled
 ``.pt`` with ``argparse.Namespace`` args and a numpy-1.26-style template
 pickle, see :func:`write_release`), load that folder through the real loader
 (:func:`playmate.motion.joyvasa.load_joyvasa`, which also converts it to
-safetensors), feed the stored noise draws and compare every stage with the
+safetensors), run every stage of the generator on the stored noise draws and compare it with the
 golden arrays: one row per array with max |error|, max |error| / max |golden|
 and pass/fail against the README's tolerances
 (``|a - g| <= atol * max|g| + 1e-4 * |g|``; angles: 5e-3 degrees absolute).
@@ -19,7 +19,6 @@ weights and denoiser outputs.  Exit status 1 on any failure.
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import pathlib
@@ -32,18 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import PlaymateError
 from ..liveportrait.keypoints import rotation_matrix
-from .compose import compose_keypoints
-from .joyvasa import GENERATOR_NAME, TEMPLATE_NAME, load_joyvasa, read_converted
-from .types import Motion
+from ..motion.compose import compose_keypoints
+from ..motion.joyvasa import GENERATOR_NAME, TEMPLATE_NAME, load_joyvasa, read_converted
+from ..motion.joyvasa.sampler import branch_memory, denoise_steps, guided, schedule_steps
+from ..motion.types import Motion
+from .common import golden_dir, load_golden_weights, load_manifest, stored_draws
 
 GENERATOR_KEY = "motion_generator/" + GENERATOR_NAME
 ANGLE_ATOL_DEG = 5e-3
-
-
-def default_dir():
-    from ..parity import DEFAULT_SHARED
-    return DEFAULT_SHARED / "golden" / "joyvasa"
 
 
 def tolerance(name):
@@ -86,13 +83,6 @@ def exact_row(name, actual, golden):
 
 
 # ------------------------------------------------------------ synthetic release
-def load_weights_module(path):
-    spec = importlib.util.spec_from_file_location("golden_weights", str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def synthetic_state(case, manifest, weights_module, fixed):
     """The case's synthetic state dict (name -> ndarray) and the names whose sha256_16 mismatch."""
     entries = manifest["files"][GENERATOR_KEY]["entries"]
@@ -136,12 +126,14 @@ def write_release(folder, state, args, template, *, legacy_weight_norm=False):
 
 
 def golden_inputs(cases_dir=None, manifest=None, weights_generator=None, derived_buffers=None):
-    cases_dir = Path(cases_dir or default_dir())
+    """(cases folder, manifest, golden_weights module, derived buffers) of the JoyVASA golden data."""
+    cases_dir = golden_dir("joyvasa", cases_dir)
     manifest = Path(manifest or cases_dir / "manifest.json")
     weights_generator = Path(weights_generator or cases_dir.parent / "golden_weights.py")
     derived_buffers = Path(derived_buffers or cases_dir / "derived_buffers.npz")
-    return cases_dir, json.loads(manifest.read_text()), load_weights_module(weights_generator), \
-        dict(np.load(derived_buffers))
+    if not derived_buffers.is_file():
+        raise PlaymateError("Derived buffers '%s' not found (pass --derived-buffers FILE)." % derived_buffers)
+    return cases_dir, load_manifest(manifest), load_golden_weights(weights_generator), dict(np.load(derived_buffers))
 
 
 def write_case_release(folder, case_path, manifest, weights_module, fixed, **kw):
@@ -152,10 +144,10 @@ def write_case_release(folder, case_path, manifest, weights_module, fixed, **kw)
     return case, state, bad
 
 
-def golden_draws(case):
-    """Upstream's draw order: x_T, then per window the 49 step draws."""
+def case_draws(case):
+    """Upstream's draw order for the whole clip: x_T, then per window the 49 step draws."""
     z = case["noise_z"]
-    return [case["noise_xT"]] + [z[w, j] for w in range(z.shape[0]) for j in range(z.shape[1])]
+    return stored_draws([case["noise_xT"]] + [z[w, j] for w in range(z.shape[0]) for j in range(z.shape[1])])
 
 
 def golden_source(case):
@@ -168,6 +160,7 @@ def golden_source(case):
 # ------------------------------------------------------------------- the stages
 def denoiser_rows(gen, case, pe, cfg):
     net, rows = gen.net, []
+    den = net.denoising_net
     t = torch.from_numpy
     setups = {
         "den1": (t(case["den1_x"]), t(case["den1_prev_motion"]), t(case["den1_prev_audio"]),
@@ -179,50 +172,64 @@ def denoiser_rows(gen, case, pe, cfg):
     with torch.inference_mode():
         for key, (x, prev_m, prev_a, step, feats) in setups.items():
             if pe == "legacy":
-                emb = net.denoising_net.step_embedding(torch.tensor([step]))
+                emb = den.step_embedding(torch.tensor([step]))
                 rows.append(compare("%s_step_embedding" % key, emb, case["%s_step_embedding" % key]))
-            internals = {}
-            cross = net.branch_memory(feats, prev_a, cfg)
-            x0, raw = net.guided(x, step, prev_m, cross, cfg, pe, internals=internals)
+            cross = branch_memory(net, feats, prev_a, cfg)
+            x0, raw = guided(net, x, step, prev_m, cross, cfg, pe)
             rows.append(compare("%s_%s_out" % (pe, key), raw, case["%s_%s_out" % (pe, key)]))
             rows.append(compare("%s_%s_cfg" % (pe, key), x0, case["%s_%s_cfg" % (pe, key)]))
-            if key == "den1":
+            if key == "den1":  # the inside of the conditional branch (batch [uncond, cond])
+                steps = torch.full((2,), step, dtype=torch.long)
+                tokens = den.embed(x.expand(2, -1, -1), prev_m.expand(2, -1, -1), steps, pe)
+                inside = {"tokens_in": tokens, "transformer_out": den.transform(tokens, cross)}
                 for name in ("tokens_in", "transformer_out"):
-                    rows.append(compare("%s_den1_%s" % (pe, name), internals[name][1:2],
+                    rows.append(compare("%s_den1_%s" % (pe, name), inside[name][1:2],
                                         case["%s_den1_%s" % (pe, name)]))
             outs[key] = raw
     return rows, outs
 
 
+def audio_rows(gen, case, lay, padded, windows):
+    """Exact layout numbers, HuBERT's stages on window 0 and the features of every window."""
+    x, conv, hidden = gen.net.hubert_stages(padded[:lay.window_samples][None])
+    return [exact_row("audio_padded_len", lay.padded_len, case["audio_padded_len"]),
+            exact_row("n_frames", lay.n_native, case["n_frames"]),
+            compare("audio_window_input", x, case["audio_window_input"]),
+            compare("audio_hubert_conv_w0", conv, case["audio_hubert_conv_w0"]),
+            compare("audio_hubert_hidden_w0", hidden, case["audio_hubert_hidden_w0"]),
+            compare("audio_features", torch.cat([f for f, _ in windows]), case["audio_features"])]
+
+
 def pipeline_rows(gen, case, pe, cfg):
-    rows, trace = [], {}
+    net, rows = gen.net, []
     audio = torch.from_numpy(case["audio_waveform"])
-    motion = gen.generate(audio, None, cfg_audio=cfg, pe=pe, noise=golden_draws(case), trace=trace)
-    lay = trace["layout"]
-    if pe == "legacy":
-        rows.append(exact_row("audio_padded_len", lay.padded_len, case["audio_padded_len"]))
-        rows.append(exact_row("n_frames", lay.n_native, case["n_frames"]))
-        rows.append(compare("audio_window_input", trace["audio_input"], case["audio_window_input"]))
-        rows.append(compare("audio_hubert_conv_w0", trace["hubert_conv"], case["audio_hubert_conv_w0"]))
-        rows.append(compare("audio_hubert_hidden_w0", trace["hubert_hidden"], case["audio_hubert_hidden_w0"]))
-        rows.append(compare("audio_features", torch.cat(trace["audio_features"]), case["audio_features"]))
-    sampler = trace["sampler"]
+    timesteps = schedule_steps(net)
+    lay = gen.layout(audio.shape[0])
+    with torch.no_grad():
+        windows = gen.sample(audio, lay, case_draws(case), cfg=cfg, pe=pe, timesteps=timesteps)
+        if pe == "legacy":
+            rows += audio_rows(gen, case, lay, gen.padded_audio(audio, lay), windows)
+        # window 0 once more, step by step, from the same x_T and draws
+        x_T = torch.from_numpy(case["noise_xT"])
+        traj, raw = {timesteps[0]: x_T}, {}
+        for t, s, x, r in denoise_steps(net, windows[0][0], net.start_motion_feat, net.start_audio_feat, x_T,
+                                        stored_draws(case["noise_z"][0]), cfg=cfg, pe=pe, timesteps=timesteps):
+            traj[s], raw[t] = x, r
     steps = case["sampler_traj_steps"].tolist()
-    rows.append(compare(pe + "_sampler_traj_w0", torch.stack([sampler["x"][s] for s in steps]),
-                        case[pe + "_sampler_traj_w0"]))
-    rows.append(compare(pe + "_sampler_raw_first_w0", sampler["raw"][max(steps)],
-                        case[pe + "_sampler_raw_first_w0"]))
-    rows.append(compare(pe + "_sampler_raw_last_w0", sampler["raw"][1], case[pe + "_sampler_raw_last_w0"]))
-    rows.append(compare(pe + "_window_motion", torch.cat(trace["window_motion"]), case[pe + "_window_motion"]))
-    rows.append(compare(pe + "_motion_norm", trace["motion_norm"], case[pe + "_motion_norm"]))
-    for stage in ("denorm", "drv"):
-        kp = trace[stage]
+    rows.append(compare(pe + "_sampler_traj_w0", torch.stack([traj[s] for s in steps]), case[pe + "_sampler_traj_w0"]))
+    rows.append(compare(pe + "_sampler_raw_first_w0", raw[max(steps)], case[pe + "_sampler_raw_first_w0"]))
+    rows.append(compare(pe + "_sampler_raw_last_w0", raw[1], case[pe + "_sampler_raw_last_w0"]))
+    rows.append(compare(pe + "_window_motion", torch.cat([x0 for _, x0 in windows]), case[pe + "_window_motion"]))
+    norm = gen.native_motion(windows, lay)
+    rows.append(compare(pe + "_motion_norm", norm, case[pe + "_motion_norm"]))
+    denorm = gen.denormalise(norm)
+    drv = gen.smooth(denorm)
+    for stage, kp in (("denorm", denorm), ("drv", drv)):
         for field in ("exp", "scale", "t", "pitch", "yaw", "roll"):
             rows.append(compare("%s_%s_%s" % (pe, stage, field), kp[field], case["%s_%s_%s" % (pe, stage, field)]))
         rot = rotation_matrix(kp["pitch"][:, 0], kp["yaw"][:, 0], kp["roll"][:, 0])
         rows.append(compare("%s_%s_R" % (pe, stage), rot, case["%s_%s_R" % (pe, stage)]))
     # keypoints of all native frames with upstream's pipeline settings
-    drv = trace["drv"]
     native = Motion(exp=drv["exp"], pitch=drv["pitch"][:, 0], yaw=drv["yaw"][:, 0], roll=drv["roll"][:, 0],
                     t=drv["t"], scale=drv["scale"][:, 0], fps=gen.native_fps, drive="relative")
     source = golden_source(case)
@@ -231,6 +238,7 @@ def pipeline_rows(gen, case, pe, cfg):
         rows.append(compare("kp_source", kp_source, case["kp_source"]))
     rows.append(compare(pe + "_kp_driving", kp_driving, case[pe + "_kp_driving"]))
     # the public MOTION: frames aligned with the audio, composed with the generator's hints
+    motion = gen.to_motion(drv, lay, gen.native_fps)
     lead, n = lay.lead_in, motion.num_frames
     rows.append(compare(pe + "_motion_exp (MOTION frames %d..%d)" % (lead, lead + n - 1), motion.exp,
                         case[pe + "_drv_exp"][lead:lead + n]))
@@ -299,15 +307,20 @@ def print_rows(title, rows, out=None):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m playmate.parity joyvasa", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", default=None, help="folder with case_seed*.npz (default shared/golden/joyvasa)")
+    ap.add_argument("--cases", default=None, help="folder with case_seed*.npz (default: shared/golden/joyvasa, "
+                    "the shared folder being $PLAYMATE_SHARED or ../shared)")
     ap.add_argument("--manifest", default=None, help="manifest.json (default: in --cases)")
     ap.add_argument("--weights-generator", default=None, help="golden_weights.py (default: beside --cases)")
     ap.add_argument("--derived-buffers", default=None, help="derived_buffers.npz (default: in --cases)")
     ap.add_argument("--pe", choices=("legacy", "fixed", "both"), default="both")
     ap.add_argument("--work", default=None, help="folder for the synthetic releases (default: a temporary one)")
     args = ap.parse_args(argv)
-    cases_dir, manifest, weights_module, fixed = golden_inputs(args.cases, args.manifest,
-                                                                args.weights_generator, args.derived_buffers)
+    try:
+        cases_dir, manifest, weights_module, fixed = golden_inputs(args.cases, args.manifest,
+                                                                    args.weights_generator, args.derived_buffers)
+    except PlaymateError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
     cases = sorted(cases_dir.glob("case_seed*.npz"))
     if not cases:
         print("no case_seed*.npz in %s" % cases_dir, file=sys.stderr)
@@ -323,6 +336,3 @@ def main(argv=None):
     print("joyvasa parity: %s" % ("all ok" if not failed else "%d FAILED" % failed))
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
