@@ -2,8 +2,8 @@
 
 Not part of pytest.  Start a server first (tests/COMFYUI_LOCAL.md), then::
 
-    python tests/run_workflows_live.py                          # workflows/api/*.json
-    python tests/run_workflows_live.py --url http://127.0.0.1:8188 --upload portrait.png \
+    python tests/nodes/run_workflows_live.py                          # workflows/api/*.json
+    python tests/nodes/run_workflows_live.py --url http://127.0.0.1:8188 --upload portrait.png \
         --upload speech.wav workflows/api/animate.json
 
 For each file: the prompt is checked with ``workflows/validate.validate_api_workflow`` against
@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from workflows.validate import validate_api_workflow  # noqa: E402
 

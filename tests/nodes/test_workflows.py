@@ -15,7 +15,7 @@ import pytest
 
 from workflows.validate import FRONTEND_NODES, ui_widget_slots, validate_api_workflow, validate_ui_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UI_DIR = ROOT / "workflows"
 API_DIR = UI_DIR / "api"
 
