@@ -2,7 +2,7 @@
 
     python -m playmate.parity liveportrait [--cases DIR] [--manifest FILE] [--weights-generator FILE]
                                            [--formats pth,safetensors] [--keep-weights DIR]
-    python -m playmate.parity write-weights --seed N OUT_DIR [--format pth|safetensors]
+    python -m playmate.parity write-weights --seed N OUT_DIR [--format pth|safetensors] [--rule own|golden]
 
 ``liveportrait``: for every ``case_seed*.npz`` in DIR (default: see :mod:`playmate.parity.common`) the
 synthetic weights of the case's seed are generated with the golden generator, checked entry by
@@ -100,10 +100,28 @@ def write_safetensors(weights, out_dir):
             save_file(flat, str(tmp), metadata={"format": "pt"})
 
 
-SYNTHETIC_NOTE = """Synthetic LivePortrait weights: seed %d of the golden_weights.py rule.
+SYNTHETIC_NOTE = """Synthetic LivePortrait weights: seed %d of the %s.
 Random numbers in the official checkpoint layout, NOT the real model: for tests and benchmarks only.
 Outputs made with them are meaningless images.
 """
+RULES = {"own": "project's own networks (PyTorch default init)", "golden": "golden_weights.py rule"}
+
+
+def own_weights(seed):
+    """{file name (.pth): numpy state} from the project's own LivePortrait networks, default-initialised
+    under ``torch.manual_seed(seed)`` -- no golden data needed (the demo and write-test-models)."""
+    from ..liveportrait.loader import LivePortrait
+    torch.manual_seed(seed)
+    model = LivePortrait()
+    numpy = lambda module: OrderedDict((k, v.detach().numpy()) for k, v in module.state_dict().items())
+    weights = {}
+    for stem, attrs in FILE_NETWORKS.items():
+        if stem == "stitching_retargeting_module":
+            weights[stem + ".pth"] = {outer: OrderedDict(("module." + k, v) for k, v in numpy(getattr(model, attr)).items())
+                                      for outer, attr in STITCHING_GROUPS.items()}
+        else:
+            weights[stem + ".pth"] = numpy(getattr(model, attrs[0]))
+    return weights
 
 
 # ---- stages --------------------------------------------------------------------------------------
@@ -306,15 +324,24 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None):
-    """A complete synthetic model folder (flat official .pth files or safetensors) + SYNTHETIC.txt."""
-    cases = golden_dir("liveportrait")
-    manifest = load_manifest(manifest_path or cases / "manifest.json")
-    generator = load_golden_weights(generator_path or cases.parent / "golden_weights.py")
-    weights = synthetic_weights(generator, manifest, seed)
+def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None, rule="own"):
+    """A complete synthetic model folder (flat official .pth files or safetensors) + SYNTHETIC.txt.
+
+    ``rule``: "own" (the project's own networks, default init; needs nothing beside the repository) or
+    "golden" (the golden_weights.py rule of ../shared/golden, the parity cases' weights)."""
+    if rule == "golden":
+        cases = golden_dir("liveportrait")
+        manifest = load_manifest(manifest_path or cases / "manifest.json")
+        generator = load_golden_weights(generator_path or cases.parent / "golden_weights.py")
+        weights = synthetic_weights(generator, manifest, seed)
+    elif rule == "own":
+        weights = own_weights(seed)
+    else:
+        raise PlaymateError("Unknown weight rule %r: use one of %s." % (rule, ", ".join(RULES)))
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     (write_official if fmt == "pth" else write_safetensors)(weights, out_dir)
-    (out_dir / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE % seed)
+    (out_dir / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE % (seed, RULES[rule]))
     return out_dir
 
 
@@ -326,11 +353,14 @@ def main_write_weights(argv=None):
     parser.add_argument("--format", choices=("pth", "safetensors"), default="pth")
     parser.add_argument("--manifest", type=Path, default=None)
     parser.add_argument("--weights-generator", type=Path, default=None)
+    parser.add_argument("--rule", choices=tuple(RULES), default="own",
+                        help="own: the project's own networks, default init (default; needs nothing else); "
+                             "golden: the golden cases' weight rule (../shared/golden)")
     args = parser.parse_args(argv)
     try:
-        out = write_weights(args.out_dir, args.seed, args.format, args.manifest, args.weights_generator)
+        out = write_weights(args.out_dir, args.seed, args.format, args.manifest, args.weights_generator, args.rule)
     except PlaymateError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
-    print("wrote synthetic LivePortrait weights (seed %d, %s) to %s" % (args.seed, args.format, out))
+    print("wrote synthetic LivePortrait weights (seed %d, %s, %s rule) to %s" % (args.seed, args.format, args.rule, out))
     return 0

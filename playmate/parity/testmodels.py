@@ -2,22 +2,28 @@
 
 Same layout the CLI and the nodes read (ComfyUI's models/ folder):
 
-    DIR/liveportrait/*.pth                       official LivePortrait layout, synthetic weights (seed 1)
+    DIR/liveportrait/*.pth                       official LivePortrait layout, our networks' default init (seed 1)
     DIR/playmate/playmate_random_init.safetensors  randomly initialised Playmate generator
+    DIR/ditto/ditto_cfg/..., ditto_pytorch/...   Ditto's release tree: a small random LMDM, the cfg pickle,
+                                                 a small ONNX graph in place of the streaming HuBERT
     DIR/audio_encoders/facebook/wav2vec2-base-960h/  random Wav2Vec2 sized for the generator (transformers format)
     DIR/mediapipe/face_landmarker.task           copied from a local install, when one is found
     DIR/SYNTHETIC.txt                            says all of the above is random
 
 Everything renders and runs end to end, but the output is meaningless: these
-weights are for tests and demos of the plumbing, never for real animation.
+weights are for tests and demos of the plumbing, never for real animation.  Nothing
+beside the repository is read (no golden data).  The folder is written under a temporary
+name and renamed when complete, so an interrupted run leaves nothing that a rerun would take
+for a finished folder; an existing synthetic folder (SYNTHETIC.txt) is replaced.
 """
 
 import argparse
 import importlib.util
 import shutil
-import subprocess
-import sys
+import tempfile
 from pathlib import Path
+
+from ..errors import PlaymateError
 
 LABEL = """SYNTHETIC TEST MODELS - NOT REAL WEIGHTS
 
@@ -59,25 +65,35 @@ def write_random_wav2vec2(folder, small=False):
     return folder
 
 
-def _run(*args):
-    subprocess.run([sys.executable, "-m", *args], check=True)
-
-
 def write_test_models(out, generator_config="tiny", landmarker=None):
     """Write the synthetic models folder; the audio encoder is sized for the generator (the tiny
     generator reads a 16-wide 2-layer encoder, the full one wav2vec2-base), so it always animates."""
+    from ..train.trainer import init_checkpoint
+    from .ditto_models import write_test_ditto
+    from .liveportrait import write_weights
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "SYNTHETIC.txt").write_text(LABEL)
-    _run("playmate.parity", "write-weights", "--seed", "1", str(out / "liveportrait"))
-    (out / "playmate").mkdir(exist_ok=True)
-    _run("playmate.train", "init", str(out / "playmate" / "playmate_random_init.safetensors"),
-         "--config", generator_config)
-    write_random_wav2vec2(out / ENCODER_SUBDIR, small=generator_config == "tiny")
-    landmarker = Path(landmarker) if landmarker else find_local_landmarker()
-    if landmarker is not None:
-        (out / "mediapipe").mkdir(exist_ok=True)
-        shutil.copyfile(landmarker, out / "mediapipe" / "face_landmarker.task")
+    if out.exists() and any(out.iterdir()) and not (out / "SYNTHETIC.txt").is_file():
+        raise PlaymateError("'%s' exists and is not a synthetic models folder: choose another folder (it is "
+                            "never overwritten)." % out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".partial.", dir=out.parent))
+    try:
+        write_weights(tmp / "liveportrait", seed=1)
+        (tmp / "playmate").mkdir()
+        init_checkpoint(tmp / "playmate" / "playmate_random_init.safetensors", config=generator_config)
+        write_random_wav2vec2(tmp / ENCODER_SUBDIR, small=generator_config == "tiny")
+        write_test_ditto(tmp / "ditto")
+        landmarker = Path(landmarker) if landmarker else find_local_landmarker()
+        if landmarker is not None:
+            (tmp / "mediapipe").mkdir()
+            shutil.copyfile(landmarker, tmp / "mediapipe" / "face_landmarker.task")
+        (tmp / "SYNTHETIC.txt").write_text(LABEL)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

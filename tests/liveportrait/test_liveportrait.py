@@ -231,7 +231,8 @@ def test_converted_safetensors_use_the_kijai_key_layout(parity_run, case):
 def test_write_weights_command_gives_the_same_tensors_as_the_converter(parity_run, case, tmp_path):
     from safetensors.torch import load_file
     seed = int(case["seed"])
-    assert parity.main_write_weights(["--seed", str(seed), "--format", "safetensors", str(tmp_path)]) == 0
+    assert parity.main_write_weights(["--seed", str(seed), "--format", "safetensors", "--rule", "golden",
+                                      str(tmp_path)]) == 0
     assert "NOT the real model" in (tmp_path / "SYNTHETIC.txt").read_text()
     converted = parity_run[2] / ("seed%d" % seed) / "safetensors"
     for stem in ("appearance_feature_extractor", "stitching_retargeting_module"):

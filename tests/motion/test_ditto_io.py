@@ -14,7 +14,7 @@ from playmate.liveportrait.loader import (DITTO_NAMES, LIVEPORTRAIT_FILES, check
 from playmate.motion.ditto import files as dfiles
 from playmate.motion.ditto.hubert import (CHUNK_SAMPLES, DittoAudio, HubertOnnx, num_frames, online_features,
                                           wav2feat)
-from playmate.parity.ditto_models import hubert_test_graph, write_ditto_renderer, write_test_hubert
+from playmate.parity.ditto_models import write_ditto_renderer, write_test_hubert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -261,12 +261,11 @@ def test_online_downloads_each_missing_file_and_stops_at_the_first_failure(tmp_p
 # ---- Ditto's renderer files through the LivePortrait loader ---------------------------------------
 
 @pytest.fixture(scope="module")
-def renderer_folders(golden_dir, tmp_path_factory):
+def renderer_folders(tmp_path_factory):
     """(LivePortrait flat folder, Ditto root) holding the same synthetic weights (seed 1)."""
-    from playmate.liveportrait.parity import write_weights
+    from playmate.parity.liveportrait import write_weights
     work = tmp_path_factory.mktemp("renderer")
-    lp = write_weights(work / "liveportrait", 1, manifest_path=golden_dir / "liveportrait" / "manifest.json",
-                       generator_path=golden_dir / "golden_weights.py")
+    lp = write_weights(work / "liveportrait", 1)
     ditto_root = work / "ditto"
     write_ditto_renderer(lp, ditto_root / "ditto_pytorch" / "models")
     return lp, ditto_root
