@@ -180,6 +180,9 @@ def test_schedule_and_time_pairs():
     assert [t for t, _ in time_pairs(7)] + [time_pairs(7)[-1][1]] == [999, 856, 713, 570, 427, 284, 141, -1]
     plan = Plan(a, 7)
     assert plan.n_noise == 6 and all(float(s) > 0 for s in plan.sigma)
+    # every step count gives finite coefficients (5 steps: 1 - a' - sigma^2 rounds below 0 at 999 -> 799)
+    for steps in range(1, 60):
+        assert all(bool(torch.isfinite(c)) for c in Plan(a, steps).c), steps
 
 
 class Counting(torch.nn.Module):

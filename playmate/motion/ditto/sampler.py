@@ -57,7 +57,9 @@ class Plan:
             sigma = ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
             self.alpha_next_sqrt.append(a_next.sqrt())
             self.sigma.append(sigma)
-            self.c.append((1 - a_next - sigma ** 2).sqrt())
+            # clamped: in float32 the difference can round below 0 (e.g. 5 steps: 999 -> 799), where the
+            # release's sqrt gives NaN; positive values are unchanged
+            self.c.append((1 - a_next - sigma ** 2).clamp(min=0).sqrt())
 
     @property
     def n_noise(self):
