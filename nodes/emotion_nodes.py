@@ -10,7 +10,7 @@ the 8 MEAD emotions, with the scores they came from).  Model folders (ComfyUI/mo
 
 import os
 
-from playmate.cache import MODELS, file_key
+from playmate import models
 from playmate.errors import InputError
 
 from . import comfy_bridge as cb
@@ -46,24 +46,8 @@ def _path(name, relative):
     return path
 
 
-def _text_encoder():
-    from playmate.motion.emotion_space import load_sentence_encoder
-    folders = cb.folder_paths_for(TEXT_FOLDER)
-    return MODELS.get(("text_encoder", tuple(str(f) for f in folders)),
-                      lambda: load_sentence_encoder(None, folders=folders))
-
-
-def _zero_shot():
-    from playmate.motion.emotion_space import ZeroShotTextEmotion
-    folders = cb.folder_paths_for(TEXT_FOLDER)
-    return MODELS.get(("zero_shot_emotion", tuple(str(f) for f in folders)),
-                      lambda: ZeroShotTextEmotion(_text_encoder()))
-
-
 def _emotion_space(relative):
-    from playmate.motion.emotion_space import load_emotion_space
-    path = _path(EMOTION_FOLDER, relative)
-    return MODELS.get(("emotion_space", file_key(path)), lambda: load_emotion_space(path))
+    return models.load_emotion_space(_path(EMOTION_FOLDER, relative))
 
 
 def _temperature_input():
@@ -101,9 +85,10 @@ class PlaymateEmotionFromText(_EmotionNode):
 
     def estimate(self, text, temperature, emotion_space):
         if emotion_space == ZERO_SHOT:
-            estimate = _zero_shot()(text, temperature)
+            estimate = models.zero_shot_emotion(cb.folder_paths_for(TEXT_FOLDER))(text, temperature)
         else:
-            estimate = _emotion_space(emotion_space).from_text(_text_encoder(), text, temperature)
+            encoder = models.text_encoder(cb.folder_paths_for(TEXT_FOLDER))
+            estimate = _emotion_space(emotion_space).from_text(encoder, text, temperature)
         return (estimate, _weights_text(estimate))
 
 
@@ -172,7 +157,7 @@ class PlaymateSampleMotionAdvanced:
             emotion = emotion_vector.weights
         guidance = None
         if float(lip_guidance_scale) > 0:
-            from playmate.motion.lip_guidance import LipGuidance, load_lip_classifier
+            from playmate.motion.lip_guidance import LipGuidance
             if lip_classifier == NO_CLASSIFIER:
                 raise InputError("lip_guidance_scale is > 0 but no lip_classifier is chosen: pick one from "
                                  "models/playmate_lipsync or set the scale to 0.")
@@ -180,8 +165,7 @@ class PlaymateSampleMotionAdvanced:
                 raise InputError("Lip guidance needs a Playmate generator; %s has none: set lip_guidance_scale to 0."
                                  % gen.name)
             path = _path(LIPSYNC_FOLDER, lip_classifier)
-            classifier = MODELS.get(("lip_classifier", file_key(path), str(gen.device)),
-                                    lambda: load_lip_classifier(path, device=gen.device))
+            classifier = models.load_lip_classifier(path, device=gen.device)
             guidance = LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode)
         return sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
                              pose_mode, audio_encoder, lip_guidance=guidance)

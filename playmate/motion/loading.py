@@ -55,7 +55,8 @@ def default_generator_path(models_dir):
     JoyVASA's files are downloaded into models/playmate/joyvasa/ when missing (or an error says
     which files to put there).
     """
-    folder = Path(models_dir) / "playmate"
+    from ..models import model_folder
+    folder = model_folder("playmate", models_dir)
     own = sorted(p for p in folder.glob("*.safetensors") if generator_kind(p) == "playmate") if folder.is_dir() else []
     if own:
         return own[0]
