@@ -36,7 +36,10 @@ for p in (ROOT, ROOT / "bench"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+from playmate import models  # noqa: E402
 from playmate import pipeline as P  # noqa: E402
+from playmate.audio import audio_clip  # noqa: E402
+from playmate.motion.sampling import sample_motion  # noqa: E402
 from playmate.audio import load_audio  # noqa: E402
 from playmate.video import VideoWriter  # noqa: E402
 
@@ -84,13 +87,13 @@ def animate(lp, detector, generator, encoder, image, waveform, sr, out_path, arg
     clock = Clock(lp.device)
     crop, _ = clock.time("face", P.crop_source, image, detector)
     source = clock.time("source", P.prepare_source, lp, image, crop)
-    clip = P.audio_clip(waveform, sr, fps=args.fps)
+    clip = audio_clip(waveform, sr, fps=args.fps)
 
     def motion():
         if hasattr(generator, "clear_feature_cache"):
             generator.clear_feature_cache()  # JoyVASA caches its audio features: time them too
-        return P.sample_motion(generator, clip, source.kp_info, emotion="happy", steps=args.steps,
-                               audio_encoder=encoder)
+        return sample_motion(generator, clip, source.kp_info, emotion="happy", steps=args.steps,
+                             audio_encoder=encoder)
     motion = clock.time("motion", motion)
     paste = P.Compositor(source)
     frames_iter = P.render(lp, source, motion, batch_size=args.batch_size)
@@ -144,7 +147,7 @@ def main(argv=None):
             folder = write_weights(Path(tmp) / "liveportrait", seed=1, fmt="safetensors")
         lp = load_liveportrait(folder, device=args.device)
         landmarker = args.landmarker or find_local_landmarker()
-        detector = P.face_detector(landmarker=landmarker)
+        detector = models.face_detector(landmarker=landmarker)
         print("LivePortrait + face detector loaded in %.1f s" % (time.perf_counter() - t0))
         for gen_name in [g for g in args.generators.split(",") if g]:
             t0 = time.perf_counter()
@@ -154,7 +157,7 @@ def main(argv=None):
                 lp.set_precision(precision)
                 clock, n = animate(lp, detector, generator, encoder, image, waveform, sr,
                                    Path(tmp) / "out.mp4", args)
-                rows.append((gen_name, lp.precision, n, clock.seconds))
+                rows.append((gen_name, lp.compute_precision, n, clock.seconds))
                 print(format_row(*rows[-1]), flush=True)
     print()
     print(HEADER)

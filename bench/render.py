@@ -93,11 +93,11 @@ def bench(model, batches, repeats, warmup, refs=None, base=None, log=print):
                 "W": timed(lambda: model.warp(feature, kp_src, kp_drv), device, repeats, warmup),
                 "G": timed(lambda: model.decode(warped), device, repeats, warmup),
             }
-        row = {"precision": model.precision, "batch": batch, **{k: 1000.0 * v / batch for k, v in times.items()}}
+        row = {"precision": model.compute_precision, "batch": batch, **{k: 1000.0 * v / batch for k, v in times.items()}}
         if refs is not None:
             err = (out - refs[batch]).abs()
             row.update(img_max=float(err.max()), img_mean=float(err.mean()))
-        if base is None and model.precision == "fp32" and batch == 1:
+        if base is None and model.compute_precision == "fp32" and batch == 1:
             base = row["W"] + row["G"]
         row["speedup"] = base / (row["W"] + row["G"]) if base else float("nan")
         rows.append(row)

@@ -4,11 +4,12 @@ It runs exactly the node chain Load LivePortrait -> Source Face -> Audio Feature
 Sample Motion -> Render, so both give the same frames for the same seed.
 """
 
-from playmate import pipeline
+from playmate.audio import DEFAULT_ENCODER
+from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY
 
 from .audio_nodes import PlaymateAudioFeatures
-from .loaders import DEFAULT_ENCODER, PRECISIONS, PlaymateLoadAudioEncoder, PlaymateLoadLivePortrait, PlaymateLoadMotionGenerator
-from .motion_nodes import POSE_MODES, PlaymateSampleMotion
+from .loaders import PRECISIONS, PlaymateLoadAudioEncoder, PlaymateLoadLivePortrait, PlaymateLoadMotionGenerator
+from .motion_nodes import PlaymateSampleMotion
 from .render import PlaymateRender
 from .source import PlaymateSource
 
@@ -38,7 +39,8 @@ class Playmate:
             "pose_mode": sample["pose_mode"],
             "fps": PlaymateAudioFeatures.INPUT_TYPES()["required"]["fps"],
             "paste_back": ("BOOLEAN", {"default": True, "tooltip": "Full picture (True) or 512x512 face crops."}),
-            "precision": (PRECISIONS, {"default": "auto", "tooltip": "Render precision (auto: fp16 on CUDA)."}),
+            "precision": (PRECISIONS, {"default": "auto", "tooltip":
+                          "Render precision (auto: fp16 on CUDA, see Load LivePortrait)."}),
         }, "optional": {
             "face_index": ("INT", {"default": 0, "min": 0, "max": 63, "tooltip": "Which face (largest first)."}),
         }}
@@ -50,7 +52,8 @@ class Playmate:
         encoder = None
         if getattr(gen.use(), "needs_audio_encoder", False):
             (encoder,) = PlaymateLoadAudioEncoder().load(DEFAULT_ENCODER)
-        source, _, _ = PlaymateSource().prepare(lp, image, face_index, "largest", 2.3, 0.0, -0.125)
+        source, _, _ = PlaymateSource().prepare(lp, image, face_index, "largest", DEFAULT_SCALE, DEFAULT_VX,
+                                             DEFAULT_VY)
         clip, _, _ = PlaymateAudioFeatures().prepare(audio, fps, audio_encoder=encoder)
         motion, _, _ = PlaymateSampleMotion().sample(gen, source, clip, emotion, intensity, cfg_audio, cfg_emotion,
                                                      steps, seed, pose_mode)

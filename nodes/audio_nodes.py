@@ -1,6 +1,6 @@
 """Audio features node: core AUDIO (+ encoder) -> PLAYMATE_AUDIO_FEATURES, frame count and fps."""
 
-from playmate import pipeline
+from playmate.audio import audio_clip
 
 
 class PlaymateAudioFeatures:
@@ -27,8 +27,8 @@ class PlaymateAudioFeatures:
 
     def prepare(self, audio, fps, audio_encoder=None, encoder_output=None):
         encoder = audio_encoder.use() if audio_encoder is not None and encoder_output is None else None
-        clip = pipeline.audio_clip(audio["waveform"][0], audio["sample_rate"], fps=fps, encoder=encoder,
-                                   encoder_output=encoder_output)
+        clip = audio_clip(audio["waveform"][0], audio["sample_rate"], fps=fps, encoder=encoder,
+                          encoder_output=encoder_output)
         return (clip, clip.num_frames, clip.fps)
 
 

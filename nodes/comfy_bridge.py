@@ -11,16 +11,9 @@ a models folder ($PLAYMATE_MODELS or ./models), the CPU/CUDA device and no-ops.
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
-# Our model folders under ComfyUI/models/<name>.
-FOLDERS = {
-    "liveportrait": "liveportrait",
-    "playmate": "playmate",
-    "audio_encoders": "audio_encoders",
-    "mediapipe": "mediapipe",
-}
+from playmate.models import FOLDERS, models_dir, resolve_device
 
 
 def _comfy():
@@ -51,7 +44,7 @@ def folder_paths_for(name):
     if fp is not None:
         register_folders()
         return [Path(p) for p in fp.get_folder_paths(name)]
-    return [Path(os.environ.get("PLAYMATE_MODELS") or "models") / name]
+    return [models_dir() / name]
 
 
 def default_folder(name):
@@ -126,7 +119,6 @@ def torch_device():
     mm, _ = _comfy()
     if mm is not None:
         return mm.get_torch_device()
-    from playmate.pipeline import resolve_device
     return resolve_device("auto")
 
 
@@ -219,5 +211,6 @@ class Progress:
         preview = None
         if frame is not None:
             from PIL import Image
-            preview = ("JPEG", Image.fromarray(np.asarray(frame, dtype=np.uint8)), 512)
+            from playmate.face import to_uint8_rgb
+            preview = ("JPEG", Image.fromarray(to_uint8_rgb(frame, "preview")), 512)
         self.bar.update_absolute(done, total or self.total, preview)

@@ -2,7 +2,8 @@
 sampler that takes such an emotion and lip-sync guidance.
 
 PLAYMATE_EMOTION is a :class:`playmate.motion.emotion_space.EmotionEstimate` (mixture weights over
-the 8 MEAD emotions, with the scores they came from).  Model folders (ComfyUI/models/...):
+the 8 MEAD emotions, with the scores they came from) or a :class:`playmate.motion.emotion.EmotionSchedule`
+(emotions over time, from Emotion Schedule).  Model folders (ComfyUI/models/...):
 ``text_encoders/all-MiniLM-L6-v2`` (sentence model, downloaded when online),
 ``playmate_emotion/*.safetensors`` (emotion spaces: ``python -m playmate.train emotion-space``),
 ``playmate_lipsync/*.safetensors`` (lip classifiers: ``python -m playmate.train lip-classifier``).
@@ -10,8 +11,9 @@ the 8 MEAD emotions, with the scores they came from).  Model folders (ComfyUI/mo
 
 import os
 
-from playmate.cache import MODELS, file_key
+from playmate import models
 from playmate.errors import InputError
+from playmate.motion.emotion import EmotionSchedule
 
 from . import comfy_bridge as cb
 from .motion_nodes import PlaymateSampleMotion, sample_motion
@@ -46,24 +48,8 @@ def _path(name, relative):
     return path
 
 
-def _text_encoder():
-    from playmate.motion.emotion_space import load_sentence_encoder
-    folders = cb.folder_paths_for(TEXT_FOLDER)
-    return MODELS.get(("text_encoder", tuple(str(f) for f in folders)),
-                      lambda: load_sentence_encoder(None, folders=folders))
-
-
-def _zero_shot():
-    from playmate.motion.emotion_space import ZeroShotTextEmotion
-    folders = cb.folder_paths_for(TEXT_FOLDER)
-    return MODELS.get(("zero_shot_emotion", tuple(str(f) for f in folders)),
-                      lambda: ZeroShotTextEmotion(_text_encoder()))
-
-
 def _emotion_space(relative):
-    from playmate.motion.emotion_space import load_emotion_space
-    path = _path(EMOTION_FOLDER, relative)
-    return MODELS.get(("emotion_space", file_key(path)), lambda: load_emotion_space(path))
+    return models.load_emotion_space(_path(EMOTION_FOLDER, relative))
 
 
 def _temperature_input():
@@ -101,10 +87,37 @@ class PlaymateEmotionFromText(_EmotionNode):
 
     def estimate(self, text, temperature, emotion_space):
         if emotion_space == ZERO_SHOT:
-            estimate = _zero_shot()(text, temperature)
+            estimate = models.zero_shot_emotion(cb.folder_paths_for(TEXT_FOLDER))(text, temperature)
         else:
-            estimate = _emotion_space(emotion_space).from_text(_text_encoder(), text, temperature)
+            encoder = models.text_encoder(cb.folder_paths_for(TEXT_FOLDER))
+            estimate = _emotion_space(emotion_space).from_text(encoder, text, temperature)
         return (estimate, _weights_text(estimate))
+
+
+class PlaymateEmotionSchedule:
+    DESCRIPTION = ("Emotion over time for Sample Motion Advanced: '0:neutral, 2.5:happy, 6:sad@0.6' starts each "
+                   "emotion at its time in seconds (optional @intensity; a mixture as 'happy 0.7 + surprised 0.3'), "
+                   "crossfading between them. Ditto and Playmate generators follow it frame by frame.")
+    CATEGORY = "Playmate/Emotion"
+    FUNCTION = "schedule"
+    RETURN_TYPES = ("PLAYMATE_EMOTION", "STRING")
+    RETURN_NAMES = ("emotion", "schedule")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "schedule": ("STRING", {"multiline": True, "default": "0: neutral, 1.5: happy, 4: sad@0.6",
+                                    "tooltip": "seconds: emotion[@intensity], separated by commas or new lines."}),
+            "crossfade": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 10.0, "step": 0.05,
+                                    "tooltip": "Seconds each change takes, centred on its time (0 = a hard cut)."}),
+        }}
+
+    def schedule(self, schedule, crossfade):
+        value = EmotionSchedule.parse(schedule, crossfade=crossfade)
+        text = ", ".join("%g s: %s@%g" % (k.time, "+".join("%s %.2f" % (n, w) for n, w in
+                                                          value.describe()["schedule"][i]["weights"].items()),
+                                          k.intensity) for i, k in enumerate(value.keys))
+        return (value, text)
 
 
 class PlaymateEmotionFromAudio(_EmotionNode):
@@ -154,7 +167,7 @@ class PlaymateSampleMotionAdvanced:
         }, "optional": {
             **base["optional"],
             "emotion_vector": ("PLAYMATE_EMOTION", {"tooltip":
-                               "From Emotion From Text / Emotion From Audio: replaces the emotion list."}),
+                               "From Emotion From Text / From Audio / Schedule: replaces the emotion list."}),
             "lip_classifier": ([NO_CLASSIFIER] + _files(LIPSYNC_FOLDER), {"default": NO_CLASSIFIER, "tooltip":
                                "Lip-sync classifier from models/playmate_lipsync (needed when the scale is > 0)."}),
             "lip_guidance_scale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.1, "tooltip":
@@ -168,11 +181,11 @@ class PlaymateSampleMotionAdvanced:
                pose_mode, audio_encoder=None, emotion_vector=None, lip_classifier=NO_CLASSIFIER,
                lip_guidance_scale=0.0, lip_guidance_mode="every_step"):
         gen = generator.use()
-        if emotion_vector is not None:
-            emotion = emotion_vector.weights
+        if emotion_vector is not None:  # an estimate's weights, or a schedule as it is
+            emotion = emotion_vector if isinstance(emotion_vector, EmotionSchedule) else emotion_vector.weights
         guidance = None
         if float(lip_guidance_scale) > 0:
-            from playmate.motion.lip_guidance import LipGuidance, load_lip_classifier
+            from playmate.motion.lip_guidance import LipGuidance
             if lip_classifier == NO_CLASSIFIER:
                 raise InputError("lip_guidance_scale is > 0 but no lip_classifier is chosen: pick one from "
                                  "models/playmate_lipsync or set the scale to 0.")
@@ -180,8 +193,7 @@ class PlaymateSampleMotionAdvanced:
                 raise InputError("Lip guidance needs a Playmate generator; %s has none: set lip_guidance_scale to 0."
                                  % gen.name)
             path = _path(LIPSYNC_FOLDER, lip_classifier)
-            classifier = MODELS.get(("lip_classifier", file_key(path), str(gen.device)),
-                                    lambda: load_lip_classifier(path, device=gen.device))
+            classifier = models.load_lip_classifier(path, device=gen.device)
             guidance = LipGuidance(classifier, lip_guidance_scale, lip_guidance_mode)
         return sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed,
                              pose_mode, audio_encoder, lip_guidance=guidance)
@@ -190,10 +202,12 @@ class PlaymateSampleMotionAdvanced:
 NODE_CLASS_MAPPINGS = {
     "PlaymateEmotionFromText": PlaymateEmotionFromText,
     "PlaymateEmotionFromAudio": PlaymateEmotionFromAudio,
+    "PlaymateEmotionSchedule": PlaymateEmotionSchedule,
     "PlaymateSampleMotionAdvanced": PlaymateSampleMotionAdvanced,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PlaymateEmotionFromText": "Emotion From Text (Playmate)",
     "PlaymateEmotionFromAudio": "Emotion From Audio (Playmate)",
+    "PlaymateEmotionSchedule": "Emotion Schedule (Playmate)",
     "PlaymateSampleMotionAdvanced": "Sample Motion Advanced (Playmate)",
 }

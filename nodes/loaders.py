@@ -1,18 +1,20 @@
 """Loader nodes: LivePortrait, motion generator, audio encoder.
 
 Loaders return handles; the weights are loaded once per (files, precision, device)
-through the library's shared cache (the same entries the library's own loaders use),
-whichever node asks, and are moved to the GPU through ComfyUI's model management
-only when a node uses them.
+through the library's loaders (playmate.models: the same cache entries the CLI and the
+library use), whichever node asks, and are moved to the GPU through ComfyUI's model
+management only when a node uses them.  The precision is chosen where the model runs:
+"auto" is fp16 once the weights are on a CUDA device, whatever device they were loaded on.
 """
 
-from playmate.cache import MODELS
+from playmate import models
+from playmate.audio import DEFAULT_ENCODER
 
 from . import comfy_bridge as cb
 
-PRECISIONS = ["auto", "fp32", "fp16", "bf16"]
-DEFAULT_ENCODER = "facebook/wav2vec2-base-960h"
+PRECISIONS = list(models.PRECISIONS)
 JOYVASA_CHOICE = "joyvasa (public, auto-download)"
+DITTO_CHOICE = "ditto (public, auto-download)"
 
 
 class LivePortraitHandle:
@@ -24,9 +26,7 @@ class LivePortraitHandle:
         self._managed = None
 
     def _load(self):
-        from playmate import pipeline
-        return cb.managed(pipeline.load_liveportrait(self.folder, device=cb.offload_device(),
-                                                     precision=self.precision))
+        return cb.managed(models.load_liveportrait(self.folder, device=cb.offload_device(), precision=self.precision))
 
     def use(self):
         """The networks on the compute device (loaded on first use, shared by every node)."""
@@ -34,14 +34,14 @@ class LivePortraitHandle:
 
 
 class GeneratorHandle:
-    """PLAYMATE_GENERATOR: a motion generator (Playmate or JoyVASA)."""
+    """PLAYMATE_GENERATOR: a motion generator (Ditto, Playmate or JoyVASA)."""
 
-    def __init__(self, path):
+    def __init__(self, path, extra_roots=()):
         self.path = path
+        self.extra_roots = tuple(extra_roots)
 
     def _load(self):
-        from playmate import pipeline
-        return cb.managed(pipeline.load_generator(self.path, device=cb.offload_device()))
+        return cb.managed(models.load_generator(self.path, device=cb.offload_device(), extra_roots=self.extra_roots))
 
     def use(self):
         return self._load().use()
@@ -53,19 +53,11 @@ class AudioEncoderHandle:
     def __init__(self, name):
         self.name = name
 
-    def folder(self):
-        """The encoder's folder in any configured audio_encoders folder (extra_model_paths.yaml
-        included), or None: then it is looked up in the HF cache or downloaded into models/."""
-        from playmate.audio import encoder_folders_in
-        folders = (f for root in cb.folder_paths_for("audio_encoders") for f in encoder_folders_in(self.name, root))
-        return next((f for f in folders if f.is_dir()), None)
-
     def use(self):
-        from playmate.audio import load_audio_encoder
-        folder = self.folder()
-        key = ("audio_encoder", str(folder or self.name), str(cb.offload_device()))
-        encoder = MODELS.get(key, lambda: load_audio_encoder(str(folder or self.name), models_dir=cb.models_root(),
-                                                             device=cb.offload_device()))
+        """The encoder from any configured audio_encoders folder (extra_model_paths.yaml included), else
+        the HF cache or a download into the default folder."""
+        encoder = models.load_audio_encoder(self.name, models=cb.models_root(), device=cb.offload_device(),
+                                            roots=cb.folder_paths_for("audio_encoders"))
         return cb.managed(encoder).use()
 
 
@@ -82,7 +74,8 @@ class PlaymateLoadLivePortrait:
     def INPUT_TYPES(cls):
         return {"required": {
             "precision": (PRECISIONS, {"default": "auto", "tooltip":
-                          "auto: fp32 on CPU, fp16 on CUDA. fp16/bf16 render faster with a small error."}),
+                          "auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32 (chosen where the model runs). "
+                          "fp16/bf16 render faster with a small error."}),
         }}
 
     def load(self, precision):
@@ -90,8 +83,9 @@ class PlaymateLoadLivePortrait:
 
 
 class PlaymateLoadMotionGenerator:
-    DESCRIPTION = ("Loads an audio-to-motion generator from models/playmate: a Playmate checkpoint "
-                   "(.safetensors, emotion control) or the public JoyVASA model (no emotion control).")
+    DESCRIPTION = ("Loads an audio-to-motion generator: the public Ditto model (8 emotions; downloaded into "
+                   "models/ditto on first use), the public JoyVASA model (no emotion control), or a Playmate "
+                   "checkpoint from models/playmate (.safetensors, emotion control).")
     CATEGORY = "Playmate/Loaders"
     FUNCTION = "load"
     RETURN_TYPES = ("PLAYMATE_GENERATOR",)
@@ -101,11 +95,15 @@ class PlaymateLoadMotionGenerator:
     def INPUT_TYPES(cls):
         files = [f for f in cb.list_files("playmate", {".safetensors"}) if not f.startswith("joyvasa/")]
         return {"required": {
-            "generator": (files + [JOYVASA_CHOICE], {"tooltip":
-                          "Checkpoint in models/playmate. JoyVASA is downloaded to models/playmate/joyvasa."}),
+            "generator": ([DITTO_CHOICE, JOYVASA_CHOICE] + files, {"default": DITTO_CHOICE, "tooltip":
+                          "Ditto (emotion control) is downloaded to models/ditto, JoyVASA to models/playmate/joyvasa; "
+                          "or a Playmate checkpoint in models/playmate."}),
         }}
 
     def load(self, generator):
+        if generator == DITTO_CHOICE:
+            roots = cb.folder_paths_for("ditto")
+            return (GeneratorHandle(roots[0], extra_roots=roots[1:]),)
         if generator == JOYVASA_CHOICE:
             return (GeneratorHandle(cb.default_folder("playmate") / "joyvasa"),)
         return (GeneratorHandle(cb.find_file("playmate", generator)),)

@@ -1,21 +1,23 @@
 """MOTION nodes: sample from audio, extract from a driving video, save and load."""
 
-from pathlib import Path
-
-from playmate import pipeline
 from playmate.errors import InputError
-from playmate.motion import Motion, controls
+from playmate.motion import Motion, controls, sampling
+from playmate.motion.emotion import EMOTIONS
+from playmate.safeio import next_free_path
+from playmate.video_edit import motion_from_video
 
 from . import comfy_bridge as cb
 from .source import image_batch
 
-POSE_MODES = ["generated", "frozen"]
+# The head-pose modes that need no other input (driving video or keyframes: the control nodes).
+POSE_MODES = list(controls.POSE_MODES[:2])
 
 
 class PlaymateSampleMotion:
     DESCRIPTION = ("Samples facial motion (expression + head pose) from speech with the motion generator. "
-                   "cfg_audio scales lip-sync guidance, cfg_emotion the emotion guidance (Playmate generators "
-                   "only; JoyVASA has no emotion control and says so in the motion's info).")
+                   "cfg_audio scales lip-sync guidance, cfg_emotion the emotion guidance (Ditto and Playmate; "
+                   "JoyVASA has no emotion control and says so in the motion's info). With cfg_emotion = cfg_audio "
+                   "Ditto samples exactly as its release; raise cfg_emotion above cfg_audio for a stronger emotion.")
     CATEGORY = "Playmate"
     FUNCTION = "sample"
     RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
@@ -27,14 +29,17 @@ class PlaymateSampleMotion:
             "generator": ("PLAYMATE_GENERATOR", {"tooltip": "From Load Motion Generator."}),
             "source": ("PLAYMATE_SOURCE", {"tooltip": "The face: its pose is the reference for the head motion."}),
             "audio_features": ("PLAYMATE_AUDIO_FEATURES", {"tooltip": "From Audio Features."}),
-            "emotion": (list(pipeline.EMOTIONS), {"default": "neutral", "tooltip": "One of the 8 MEAD emotions."}),
+            "emotion": (list(EMOTIONS), {"default": "neutral", "tooltip": "One of the 8 MEAD emotions."}),
             "intensity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
                                     "tooltip": "Emotion strength (0 = none)."}),
             "cfg_audio": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 10.0, "step": 0.1,
                                     "tooltip": "Audio guidance w_a: higher = stronger lip sync."}),
-            "cfg_emotion": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.1,
-                                      "tooltip": "Emotion guidance w_e: higher = stronger emotion, weaker lip sync."}),
-            "steps": ("INT", {"default": 25, "min": 1, "max": 200, "tooltip": "Diffusion sampling steps."}),
+            "cfg_emotion": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 10.0, "step": 0.1,
+                                      "tooltip": "Emotion guidance w_e: higher = stronger emotion, weaker lip sync "
+                                                 "(= cfg_audio: Ditto's release)."}),
+            "steps": ("INT", {"default": 0, "min": 0, "max": 1000, "tooltip":
+                              "Diffusion sampling steps; 0 = the generator's default (Ditto 50, Playmate 25, "
+                              "JoyVASA 50)."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip": "Same seed, same motion."}),
             "pose_mode": (POSE_MODES, {"default": "generated", "tooltip":
                           "generated: head moves with the speech; frozen: head stays at the source pose."}),
@@ -51,8 +56,9 @@ class PlaymateSampleMotion:
 def sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cfg_emotion, steps, seed, pose_mode,
                   audio_encoder=None, lip_guidance=None):
     """The Sample Motion nodes' work on a loaded generator ``gen``: (motion, frames, fps)."""
-    progress = cb.Progress(int(steps))
-    motion = pipeline.sample_motion(
+    steps = int(steps) or None   # 0: the generator's default
+    progress = cb.Progress(steps or gen.defaults.steps)
+    motion = sampling.sample_motion(
         gen, audio_features, source.kp_info, emotion=emotion, intensity=intensity, cfg_audio=cfg_audio,
         cfg_emotion=cfg_emotion, steps=steps, seed=seed,
         audio_encoder=None if audio_encoder is None else audio_encoder.use(), lip_guidance=lip_guidance,
@@ -83,8 +89,8 @@ class PlaymateMotionFromVideo:
         from .source import detector
         frames = image_batch(images, "images")
         progress = cb.Progress(len(frames))
-        motion = pipeline.motion_from_video(liveportrait.use(), frames, detector(), fps=fps, face_index=face_index,
-                                            progress=progress, check_interrupt=cb.check_interrupt)
+        motion = motion_from_video(liveportrait.use(), frames, detector(), fps=fps, face_index=face_index,
+                                   progress=progress, check_interrupt=cb.check_interrupt)
         return (motion, motion.num_frames)
 
 
@@ -107,7 +113,7 @@ class PlaymateSaveMotion:
 
     def save(self, motion, filename_prefix):
         out_dir = cb.output_directory()
-        path = pipeline.next_free_path(out_dir, filename_prefix, ".safetensors")
+        path = next_free_path(out_dir, filename_prefix, ".safetensors")
         motion.save(path)
         return {"ui": {"text": [str(path.relative_to(out_dir))]}, "result": (str(path),)}
 

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from playmate import pipeline
+from playmate.safeio import next_free_path
 from playmate.video import VideoWriter, fit_audio
 
 from . import comfy_bridge as cb
@@ -32,7 +33,7 @@ def render_images(lp, source, motion, batch_size, stitching, paste_back):
         if paste is not None:
             paste(frames, out=target)
         else:
-            np.divide(frames, np.float32(255.0), out=target)
+            target[...] = frames
     return out
 
 
@@ -85,7 +86,7 @@ class PlaymateRenderToVideo:
     def render(self, liveportrait, source, motion, stitching, paste_back, batch_size, filename_prefix, audio=None):
         lp = liveportrait.use()
         out_dir = cb.output_directory()
-        path = pipeline.next_free_path(out_dir, filename_prefix, ".mp4")
+        path = next_free_path(out_dir, filename_prefix, ".mp4")
         sound = None if audio is None else (audio["waveform"][0].float().cpu().numpy(), int(audio["sample_rate"]))
         paste = pipeline.Compositor(source) if paste_back else None
         progress = cb.Progress(motion.num_frames)

@@ -3,14 +3,14 @@
 import numpy as np
 import torch
 
-from playmate import pipeline
-from playmate.face import FACE_ORDERS, paste_back
+from playmate import models, pipeline
+from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY, FACE_ORDERS, paste_back
 
 from . import comfy_bridge as cb
 
 
 def detector():
-    return pipeline.face_detector(cb.folder_with("mediapipe", "face_landmarker.task"))
+    return models.face_detector(cb.folder_with("mediapipe", "face_landmarker.task"))
 
 
 def image_batch(image, name):
@@ -39,11 +39,11 @@ class PlaymateSource:
                            "Which face to animate when there are several (0 = first in face_order)."}),
             "face_order": (list(FACE_ORDERS), {"default": "largest", "tooltip":
                            "How faces are numbered: largest first or left to right."}),
-            "crop_scale": ("FLOAT", {"default": 2.3, "min": 1.2, "max": 4.0, "step": 0.05, "tooltip":
+            "crop_scale": ("FLOAT", {"default": DEFAULT_SCALE, "min": 1.2, "max": 4.0, "step": 0.05, "tooltip":
                            "Crop size relative to the face. Lower (1.8-2.0) gives more mouth movement."}),
-            "crop_shift_x": ("FLOAT", {"default": 0.0, "min": -0.5, "max": 0.5, "step": 0.01, "tooltip":
+            "crop_shift_x": ("FLOAT", {"default": DEFAULT_VX, "min": -0.5, "max": 0.5, "step": 0.01, "tooltip":
                              "Horizontal shift of the crop centre (fraction of the crop)."}),
-            "crop_shift_y": ("FLOAT", {"default": -0.125, "min": -0.5, "max": 0.5, "step": 0.005, "tooltip":
+            "crop_shift_y": ("FLOAT", {"default": DEFAULT_VY, "min": -0.5, "max": 0.5, "step": 0.005, "tooltip":
                              "Vertical shift of the crop centre (fraction of the crop; negative = up)."}),
         }}
 

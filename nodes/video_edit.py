@@ -5,7 +5,8 @@ import logging
 
 import torch
 
-from playmate import face, pipeline
+from playmate import face
+from playmate.video_edit import edit_video
 
 from . import comfy_bridge as cb
 from .render import fitted_audio
@@ -67,9 +68,9 @@ class PlaymateEditPortraitVideo:
         progress = cb.Progress(n)
         h, w = frames[0].shape[:2]
         out = torch.empty((n, h, w, 3), dtype=torch.float32)
-        for start, composited in pipeline.edit_video(lp, frames, crops, motion, batch_size=batch_size,
-                                                     head_rotation=head_rotation, stitching=stitching,
-                                                     progress=progress, check_interrupt=cb.check_interrupt):
+        for start, composited in edit_video(lp, frames, crops, motion, batch_size=batch_size,
+                                            head_rotation=head_rotation, stitching=stitching, progress=progress,
+                                            check_interrupt=cb.check_interrupt):
             out[start:start + len(composited)] = torch.from_numpy(composited)
         return {"ui": {"text": [note]}, "result": (out, fitted_audio(audio, n, motion.fps), motion.fps)}
 

@@ -1,4 +1,4 @@
-"""Speech audio: decoding, mono/16 kHz conversion, frame counts and Wav2Vec2 features.
+"""Speech audio: decoding, mono/16 kHz conversion, frame counts, Wav2Vec2 features, clips for a generator.
 
 Conventions
 -----------
@@ -14,6 +14,7 @@ Conventions
 """
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,12 +22,12 @@ import numpy as np
 import torch
 
 from .errors import InputError, ModelFileError
+from .models import FOLDERS
 
 SAMPLE_RATE = 16000
 FEATURE_HOP = 320           # samples per encoder frame (50 Hz at 16 kHz)
 FEATURE_WINDOW = 400        # receptive field of one encoder frame in samples
 DEFAULT_ENCODER = "facebook/wav2vec2-base-960h"
-ENCODER_FOLDER = "audio_encoders"
 ENCODER_FILES = ("config.json", "model.safetensors")
 
 
@@ -236,6 +237,37 @@ def features_from_comfy_encoder_output(output, fps, layers="all", name="audio_en
     return interpolate_features(feats, feature_positions(n, feats.shape[0], fps).to(feats.dtype))
 
 
+# -------------------------------------------------------- clips for a generator
+@dataclass
+class AudioClip:
+    """Speech prepared for a motion generator (the AUDIO_FEATURES value of the nodes)."""
+    audio_16k: torch.Tensor           # [T] mono float32 at 16 kHz
+    fps: float
+    num_frames: int                   # round(duration * fps)
+    features: torch.Tensor = None     # [N, L, D] encoder hidden states at fps (Playmate generator)
+    original: tuple = None            # (waveform [C,T] numpy, sample_rate) for the output video
+
+
+def audio_clip(waveform, sample_rate, fps=25.0, encoder=None, encoder_output=None):
+    """Mono 16 kHz audio (+ encoder features when an encoder or core AUDIO_ENCODER_OUTPUT is given)."""
+    if not np.isfinite(float(fps)) or float(fps) <= 0:
+        raise InputError("fps must be a positive number, got %r." % (fps,))
+    waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    if waveform.numel() == 0:  # (reshape(-1) below cannot size an empty clip)
+        raise InputError("The audio contains no samples (shape %s): connect a clip with speech."
+                         % (tuple(waveform.shape),))
+    audio_16k = comfy_audio_to_mono16k({"waveform": waveform.reshape(1, -1, waveform.shape[-1]),
+                                        "sample_rate": int(sample_rate)})
+    n = num_frames(audio_16k.shape[-1], SAMPLE_RATE, fps)
+    features = None
+    if encoder_output is not None:
+        features = features_from_comfy_encoder_output(encoder_output, fps)
+    elif encoder is not None:
+        features = encoder.encode(audio_16k, fps)
+    return AudioClip(audio_16k=audio_16k, fps=float(fps), num_frames=n, features=features,
+                     original=(waveform.reshape(-1, waveform.shape[-1]).numpy(), int(sample_rate)))
+
+
 # ---------------------------------------------------------------- encoder
 class AudioEncoder:
     """A transformers ``Wav2Vec2Model`` (frozen, eval) turned into per-video-frame features.
@@ -332,50 +364,56 @@ class AudioEncoder:
         return torch.stack([out.hidden_states[i][0] for i in idx], dim=1).float().cpu()
 
 
-def encoder_folders(name, models_dir):
-    """Where ``name`` may live under ``models_dir``: audio_encoders/<name> (e.g.
-    audio_encoders/facebook/wav2vec2-base-960h, where downloads go), then
-    audio_encoders/<last part of name>."""
-    return encoder_folders_in(name, Path(models_dir) / ENCODER_FOLDER)
+def encoder_roots(models_dir=None, roots=None):
+    """The audio-encoder folders to look in: ``roots``, else ``models_dir/audio_encoders``, else none."""
+    if roots is not None:
+        return [Path(r) for r in roots]
+    return [] if models_dir is None else [Path(models_dir) / FOLDERS["audio_encoders"]]
 
 
 def encoder_folders_in(name, root):
-    """Where ``name`` may live in the audio-encoder folder ``root``: root/<name>, then root/<last part>."""
+    """Where ``name`` may live in the audio-encoder folder ``root``: root/<name> (e.g.
+    audio_encoders/facebook/wav2vec2-base-960h, where downloads go), then root/<last part of name>."""
     full, short = Path(root) / str(name), Path(root) / Path(str(name)).name
     return [full] if full == short else [full, short]
 
 
-def load_audio_encoder(name_or_folder=None, models_dir=None, device="cpu", dtype=torch.float32):
+def find_encoder_folder(name, roots):
+    """The folder of encoder ``name``: ``name`` itself when it is a folder, else the first existing
+    :func:`encoder_folders_in` of the audio-encoder folders ``roots``; None when there is none."""
+    candidates = [Path(str(name))] + [f for root in roots for f in encoder_folders_in(name, root)]
+    return next((f for f in candidates if f.is_dir()), None)
+
+
+def load_audio_encoder(name_or_folder=None, models_dir=None, device="cpu", dtype=torch.float32, roots=None):
     """An :class:`AudioEncoder` from a folder, the models folder, the HF cache or a download.
 
     Lookup order: ``name_or_folder`` as a folder (transformers layout: config.json +
-    model.safetensors); ``models_dir/audio_encoders/<name>`` (see :func:`encoder_folders`); the
-    Hugging Face cache; a download (with progress) when online, saved into
-    ``models_dir/audio_encoders/<name>`` when a models folder is given.  Offline and nowhere
-    found: :class:`ModelFileError` naming the folder and files.  ``None`` means
-    facebook/wav2vec2-base-960h.
+    model.safetensors); the audio-encoder folders (``roots``, else ``models_dir/audio_encoders``;
+    see :func:`find_encoder_folder`); the Hugging Face cache; a download (with progress) when
+    online, saved into the first audio-encoder folder as ``<name>`` when there is one.  Offline
+    and nowhere found: :class:`ModelFileError` naming the folder and files.  ``None`` means
+    facebook/wav2vec2-base-960h.  (:func:`playmate.models.load_audio_encoder` is the cached way.)
     """
     from transformers import Wav2Vec2Model
     from .hub import offline
     name = str(name_or_folder or DEFAULT_ENCODER)
-    candidates = [Path(name)] if Path(name).is_dir() else []
-    if models_dir is not None:
-        candidates += encoder_folders(name, models_dir)
-    for folder in candidates:
-        if folder.is_dir():
-            missing = [f for f in ENCODER_FILES if not (folder / f).is_file()]
-            if missing:
-                raise ModelFileError("Audio encoder folder '%s' lacks %s: put the transformers files "
-                                     "(%s) of %s there." % (folder, ", ".join(missing),
-                                                            ", ".join(ENCODER_FILES), name))
-            return _from_pretrained(Wav2Vec2Model, folder, name, device, dtype, local_files_only=True)
+    roots = encoder_roots(models_dir, roots)
+    folder = find_encoder_folder(name, roots)
+    if folder is not None:
+        missing = [f for f in ENCODER_FILES if not (folder / f).is_file()]
+        if missing:
+            raise ModelFileError("Audio encoder folder '%s' lacks %s: put the transformers files "
+                                 "(%s) of %s there." % (folder, ", ".join(missing),
+                                                        ", ".join(ENCODER_FILES), name))
+        return _from_pretrained(Wav2Vec2Model, folder, name, device, dtype, local_files_only=True)
     if Path(name).is_absolute() or name.startswith("."):
         raise ModelFileError("Audio encoder folder '%s' does not exist." % name)
     try:  # the Hugging Face cache
         return _from_pretrained(Wav2Vec2Model, name, name, device, dtype, local_files_only=True)
     except ModelFileError:
         pass
-    target = encoder_folders(name, models_dir)[0] if models_dir is not None else None
+    target = encoder_folders_in(name, roots[0])[0] if roots else None
     where = ("the folder '%s'" % target) if target else "a folder passed as the audio encoder"
     if offline():
         raise ModelFileError("Missing audio encoder %s: put its transformers files (%s) in %s "
@@ -399,7 +437,7 @@ def _from_pretrained(cls, source, name, device, dtype, local_files_only):
         raise ModelFileError("Could not load the audio encoder %s from %s: %s. Put its transformers "
                              "files (%s) in models/%s/%s." % (name, source, str(exc).splitlines()[0] if str(exc) else
                                                               type(exc).__name__, ", ".join(ENCODER_FILES),
-                                                              ENCODER_FOLDER, name)) from None
+                                                              FOLDERS["audio_encoders"], name)) from None
     finally:
         if local_files_only and bars:
             hf_logging.enable_progress_bar()

@@ -10,59 +10,93 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
+
+
+def _face_index(text):
+    """--face-index of animate: a face number (0 = the first in the face order) or 'all'."""
+    if text == "all":
+        return text
+    try:
+        index = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a face number (0, 1, ...) or 'all', got %r" % text) from None
+    if index < 0:
+        raise argparse.ArgumentTypeError("face numbers start at 0, got %d" % index)
+    return index
 
 
 def _add_crop(sub):
+    from .face.crop import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY
     p = sub.add_parser("crop", help="find a face, write the 256x256 crop and its transform")
     p.add_argument("image", help="input image file")
     p.add_argument("--out", required=True, help="output folder (crop.png + crop.json)")
-    p.add_argument("--scale", type=float, default=2.3, help="crop size relative to the face (default 2.3)")
-    p.add_argument("--vx", type=float, default=0.0, help="horizontal shift of the crop centre (default 0)")
-    p.add_argument("--vy", type=float, default=-0.125, help="vertical shift of the crop centre (default -0.125)")
+    p.add_argument("--scale", type=float, default=DEFAULT_SCALE,
+                   help="crop size relative to the face (default %g)" % DEFAULT_SCALE)
+    p.add_argument("--vx", type=float, default=DEFAULT_VX,
+                   help="horizontal shift of the crop centre (default %g)" % DEFAULT_VX)
+    p.add_argument("--vy", type=float, default=DEFAULT_VY,
+                   help="vertical shift of the crop centre (default %g)" % DEFAULT_VY)
     p.add_argument("--face-index", type=int, default=0, help="which face, 0 = largest (default 0)")
     p.add_argument("--face-order", choices=["largest", "left-to-right"], default="largest")
     p.add_argument("--landmarker", default=None, help="path to face_landmarker.task (default: models folder)")
-    p.set_defaults(run="playmate.face:cli_crop")
+    p.set_defaults(run=cli_crop)
 
 
 def _add_generation_args(p):
     p.add_argument("--audio", required=True, help="speech audio file (wav/mp3/flac/...)")
     p.add_argument("--generator", default=None,
-                   help="motion generator checkpoint (Playmate .safetensors or JoyVASA .pt); "
-                        "default: the first one in MODELS/playmate")
+                   help="ditto (public, emotion control; downloaded into MODELS/ditto), joyvasa (public, no "
+                        "emotion), playmate (a checkpoint in MODELS/playmate), or a path to one of them; default: "
+                        "ditto when MODELS/ditto holds it, else a Playmate checkpoint, else joyvasa")
     p.add_argument("--models", default=None, help="models folder (default: ./models or $PLAYMATE_MODELS)")
     p.add_argument("--emotion", default="neutral", help="neutral, angry, contempt, disgusted, fear, happy, "
-                   "sad, surprised, or a mixture like 'happy:0.7,surprised:0.3'")
+                   "sad, surprised, a mixture like 'happy:0.7,surprised:0.3', or a schedule over time like "
+                   "'0:neutral, 2.5:happy, 6:sad@0.6' (seconds: emotion[@intensity], crossfaded)")
     p.add_argument("--intensity", type=float, default=1.0, help="emotion intensity (default 1)")
-    p.add_argument("--cfg-audio", type=float, default=2.0, help="audio guidance weight w_a (default 2)")
-    p.add_argument("--cfg-emotion", type=float, default=1.5, help="emotion guidance weight w_e (default 1.5)")
-    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--cfg-audio", type=float, default=None,
+                   help="audio guidance weight w_a (default: the generator's: Ditto 2, Playmate 2, JoyVASA 2.8)")
+    p.add_argument("--cfg-emotion", type=float, default=None,
+                   help="emotion guidance weight w_e; above w_a strengthens the emotion (default: the generator's: "
+                        "Ditto 2 = the release, Playmate 1.5)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampling steps (default: the generator's: Ditto 50, Playmate 25, JoyVASA 50)")
     p.add_argument("--fps", type=float, default=25.0, help="video frame rate (default 25)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 
 
+def _add_source_args(p, required, face_index):
+    from .face.crop import DEFAULT_SCALE
+    p.add_argument("--source", required=required, default=None,
+                   help="source face image" + ("" if required else " (its pose is the reference)"))
+    p.add_argument("--crop-scale", type=float, default=DEFAULT_SCALE,
+                   help="face crop scale (default %g)" % DEFAULT_SCALE)
+    p.add_argument("--face-index", type=face_index, default=0,
+                   help="which face, 0 = largest" + (" ('all': every face, each with its own motion)"
+                                                     if face_index is _face_index else ""))
+
+
 def _add_motion(sub):
     p = sub.add_parser("motion", help="sample a MOTION file from speech audio")
     _add_generation_args(p)
-    p.add_argument("--source", default=None, help="source face image (its pose is the reference)")
+    _add_source_args(p, required=False, face_index=int)
     p.add_argument("--out", required=True, help="output MOTION file (.safetensors)")
-    p.set_defaults(run="playmate.pipeline:cli_motion")
+    p.set_defaults(run=cli_motion)
 
 
 def _add_animate(sub):
+    from .models import PRECISIONS
     p = sub.add_parser("animate", help="animate a face image with speech audio into an mp4")
     _add_generation_args(p)
-    p.add_argument("--source", required=True, help="source face image")
+    _add_source_args(p, required=True, face_index=_face_index)
     p.add_argument("--out", required=True, help="output video (.mp4, h264 + aac)")
-    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="render precision (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="frames rendered per batch (default: 8 on CUDA, 1 on CPU, where it is fastest)")
-    p.add_argument("--crop-scale", type=float, default=2.3, help="face crop scale (default 2.3)")
-    p.add_argument("--face-index", type=int, default=0, help="which face, 0 = largest")
     p.add_argument("--no-paste-back", action="store_true", help="write the 512x512 crop video only")
-    p.set_defaults(run="playmate.pipeline:cli_animate")
+    p.set_defaults(run=cli_animate)
 
 
 def build_parser():
@@ -72,6 +106,125 @@ def build_parser():
     for add in (_add_crop, _add_motion, _add_animate):
         add(sub)
     return parser
+
+
+# ---------------------------------------------------------------------- handlers
+def cli_crop(args):
+    """``python -m playmate crop IMAGE --out DIR``: write ``crop.png`` (256x256) and ``crop.json``."""
+    import json
+
+    import cv2
+
+    from . import face
+    from .errors import InputError
+    from .models import face_detector
+    from .safeio import atomic_path
+    image_path = Path(args.image)
+    image = face.load_image(image_path)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out '%s' is a file: give a folder for crop.png and crop.json" % out)
+    crop = face.crop_faces(image, face_detector(landmarker=args.landmarker), face_index=args.face_index,
+                           order=args.face_order, scale=args.scale, vx=args.vx, vy=args.vy,
+                           name="image '%s'" % image_path)
+    record = face.crop_record(crop, image=str(image_path), scale=args.scale, vx=args.vx, vy=args.vy,
+                              face_order=args.face_order)
+    with atomic_path(out / "crop.png") as tmp:
+        ok, data = cv2.imencode(".png", cv2.cvtColor(crop.image_256, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise InputError("could not encode crop.png")
+        tmp.write_bytes(data.tobytes())
+    with atomic_path(out / "crop.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    print("face %d: box centre (%.1f, %.1f), size %.1f px, angle %.1f deg -> %s"
+          % (crop.face_index, crop.box.center[0], crop.box.center[1], crop.box.size, crop.box.angle, out))
+
+
+def _sources(args, lp):
+    """The :class:`playmate.pipeline.Source` s of ``--source``: its face ``--face-index``, or every face."""
+    from . import face, models, pipeline
+    image = face.load_image(args.source)
+    detector = models.face_detector(models.model_folder("mediapipe", args.models))
+    crops, _ = pipeline.crop_source(image, detector, face_index=args.face_index, scale=args.crop_scale,
+                                    name=str(args.source))
+    return [pipeline.prepare_source(lp, image, crop) for crop in (crops if args.face_index == "all" else [crops])]
+
+
+def _generation(args, device):
+    """(generator, audio encoder or None, clip, emotion weights) for the generation arguments."""
+    from . import models
+    from .audio import audio_clip, load_audio
+    from .motion import loading
+    from .motion.emotion import parse_emotion
+    path = loading.generator_path(args.generator, models.models_dir(args.models))
+    generator = models.load_generator(path, device=device)
+    weights = parse_emotion(args.emotion)
+    if not generator.supports_emotion and weights not in ({"neutral": 1.0}, None):
+        print("note: the %s generator has no emotion control; --emotion %s has no effect."
+              % (generator.name, args.emotion), file=sys.stderr)
+    waveform, sr = load_audio(args.audio)
+    clip = audio_clip(waveform, sr, fps=args.fps)
+    encoder = models.load_audio_encoder(models=args.models, device=device) if generator.needs_audio_encoder else None
+    return generator, encoder, clip, weights
+
+
+def _motion(args, generation, source_kp_info):
+    from .motion.sampling import sample_motion
+    generator, encoder, clip, weights = generation
+    return sample_motion(generator, clip, source_kp_info, emotion=weights, intensity=args.intensity,
+                         cfg_audio=args.cfg_audio, cfg_emotion=args.cfg_emotion, steps=args.steps, seed=args.seed,
+                         audio_encoder=encoder)
+
+
+def cli_motion(args):
+    from . import models
+    device = models.resolve_device(args.device)
+    source_kp = None
+    if args.source:
+        (source,) = _sources(args, models.load_liveportrait(models.model_folder("liveportrait", args.models),
+                                                            device=device))
+        source_kp = source.kp_info
+    motion = _motion(args, _generation(args, device), source_kp)
+    motion.save(args.out)
+    print("wrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps))
+
+
+def cli_animate(args):
+    from . import models, pipeline
+    from .errors import InputError
+    from .video import VideoWriter
+    if not args.fps > 0:
+        raise InputError("--fps must be positive, got %r." % args.fps)
+    if args.face_index == "all" and args.no_paste_back:
+        raise InputError("--face-index all pastes every face into the picture: leave out --no-paste-back.")
+    device = models.resolve_device(args.device)
+    lp = models.load_liveportrait(models.model_folder("liveportrait", args.models), device=device,
+                                  precision=args.precision)
+    sources = _sources(args, lp)
+    generation = _generation(args, device)
+    motions = [_motion(args, generation, source.kp_info) for source in sources]
+    clip = generation[2]
+    batch_size = pipeline.default_batch_size(device) if args.batch_size is None else args.batch_size
+    shown = []
+
+    def progress(done, n, _frame):
+        shown.append(done)
+        print("\rrendering %d/%d frames" % (done, n), end="", file=sys.stderr, flush=True)
+
+    if args.face_index == "all":
+        batches = pipeline.render_faces(lp, sources, motions, batch_size=batch_size, progress=progress)
+        paste = None
+    else:
+        batches = pipeline.render(lp, sources[0], motions[0], batch_size=batch_size, progress=progress)
+        paste = None if args.no_paste_back else pipeline.Compositor(sources[0])
+    try:
+        with VideoWriter(args.out, motions[0].fps, audio=clip.original) as writer:
+            for _, frames in batches:
+                writer.write(frames if paste is None else paste(frames))
+    finally:
+        if shown:  # end the progress line, so that an error message gets a line of its own
+            print(file=sys.stderr)
+    print("wrote %s: %d frames at %g fps" % (args.out, motions[0].num_frames, motions[0].fps), file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -101,12 +254,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import PlaymateError
-    module_name, func_name = args.run.split(":")
     try:
-        import importlib
-        func = getattr(importlib.import_module(module_name), func_name)
         with contextlib.nullcontext() if args.debug else quiet_native_stderr():
-            func(args)
+            args.run(args)
     except PlaymateError as exc:
         if args.debug:
             raise

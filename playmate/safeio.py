@@ -1,4 +1,4 @@
-"""Writing files so that nothing half-written is ever left behind."""
+"""Writing files so that nothing half-written is ever left behind, under names that take no existing file."""
 
 import contextlib
 import json
@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from .errors import ModelFileError
+from .errors import InputError, ModelFileError
 
 
 @contextlib.contextmanager
@@ -33,6 +33,21 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def next_free_path(folder, prefix, suffix):
+    """folder/prefix_00001.suffix with the first free counter (the prefix may hold sub-folders)."""
+    folder = Path(folder).resolve()
+    base = (folder / prefix).resolve()
+    if folder not in base.parents:
+        raise InputError("filename_prefix %r points outside the output folder." % prefix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    i = 1
+    while True:
+        path = base.parent / ("%s_%05d%s" % (base.name, i, suffix))
+        if not path.exists():
+            return path
+        i += 1
 
 
 class ModelConfig:

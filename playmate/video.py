@@ -71,19 +71,21 @@ class VideoWriter:
             self._audio_stream.layout = "stereo" if channels == 2 else "mono"
 
     def write(self, frames):
+        """Frames [B,H,W,3] (or one [H,W,3]), uint8 or float in 0..1: float is rounded to uint8 here,
+        once (:func:`playmate.face.to_uint8_rgb`)."""
         import av
+        from .face import to_uint8_rgb
         frames = np.asarray(frames)
         if frames.ndim == 3:
             frames = frames[None]
-        if frames.dtype != np.uint8:
-            frames = (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        if self._stream is None:
-            self._open_stream(frames.shape[1], frames.shape[2])
-        pad_h = self._stream.height - frames.shape[1]
-        pad_w = self._stream.width - frames.shape[2]
-        if pad_h or pad_w:
-            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         for frame in frames:
+            frame = to_uint8_rgb(frame, "video frame")
+            if self._stream is None:
+                self._open_stream(frame.shape[0], frame.shape[1])
+            pad_h = self._stream.height - frame.shape[0]
+            pad_w = self._stream.width - frame.shape[1]
+            if pad_h or pad_w:
+                frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             for packet in self._stream.encode(video_frame):
                 self._container.mux(packet)

@@ -19,12 +19,16 @@ import numpy as np
 import pytest
 import torch
 
+from clitools import wav_file
 from conftest import ROOT
 from nodetools import call
 
 import nodes
-from playmate import pipeline
+from playmate import models, pipeline
+from playmate.audio import audio_clip
 from playmate.errors import InputError, ModelFileError
+from playmate.motion.emotion import parse_emotion
+from playmate.motion.sampling import sample_motion
 from playmate.motion.types import FORMAT_VERSION, Motion
 
 GENERATOR = "playmate_random_init.safetensors"
@@ -52,12 +56,12 @@ def raises(exc_type, func, *words):
 # ------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def detector(test_models):
-    return pipeline.face_detector(test_models / "mediapipe")
+    return models.face_detector(test_models / "mediapipe")
 
 
 @pytest.fixture(scope="module")
 def generator(test_models):
-    return pipeline.load_generator(test_models / "playmate" / GENERATOR)
+    return models.load_generator(test_models / "playmate" / GENERATOR)
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +171,8 @@ def test_8k_image(astronaut, detector, reference_crop):
 
 # ----------------------------------------------------------------------- audio
 def sampled(generator, encoder, waveform, sample_rate, fps=25.0):
-    clip = pipeline.audio_clip(waveform, sample_rate, fps=fps, encoder=encoder)
-    motion = pipeline.sample_motion(generator, clip, None, steps=2, seed=0)
+    clip = audio_clip(waveform, sample_rate, fps=fps, encoder=encoder)
+    motion = sample_motion(generator, clip, None, steps=2, seed=0)
     assert motion.num_frames == clip.num_frames == clip.features.shape[0]
     assert torch.isfinite(motion.exp).all() and torch.isfinite(motion.yaw).all()
     return clip, motion
@@ -176,15 +180,15 @@ def sampled(generator, encoder, waveform, sample_rate, fps=25.0):
 
 def test_audio_without_samples(comfy_env):
     empty = np.zeros((1, 0), np.float32)
-    raises(InputError, lambda: pipeline.audio_clip(empty, 16000), "audio", "no samples", "speech")
+    raises(InputError, lambda: audio_clip(empty, 16000), "audio", "no samples", "speech")
     audio = {"waveform": torch.zeros(1, 1, 0), "sample_rate": 16000}
     raises(InputError, lambda: call("PlaymateAudioFeatures", audio=audio, fps=25.0), "audio", "no samples")
 
 
 def test_audio_of_10_ms_is_shorter_than_a_frame(generator, encoder, speech, comfy_env):
-    clip = pipeline.audio_clip(speech[:, :160], 16000, fps=25.0, encoder=encoder)
+    clip = audio_clip(speech[:, :160], 16000, fps=25.0, encoder=encoder)
     assert clip.num_frames == 0 and clip.features.shape[0] == 0
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=2), "audio", "shorter than one video frame")
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=2), "audio", "shorter than one video frame")
     audio = {"waveform": torch.from_numpy(speech[None, :, :160]), "sample_rate": 16000}
     (enc,) = call("PlaymateLoadAudioEncoder", encoder="facebook/wav2vec2-base-960h")
     features, frames, _ = call("PlaymateAudioFeatures", audio=audio, fps=25.0, audio_encoder=enc)
@@ -202,17 +206,17 @@ def test_other_sample_rates_are_resampled(generator, encoder, speech, rate):
     waveform = resample_poly(speech, rate, 16000, axis=-1).astype(np.float32)
     clip, motion = sampled(generator, encoder, waveform, rate)
     assert clip.audio_16k.shape[-1] == 16000 and motion.num_frames == 25
-    reference = pipeline.audio_clip(speech, 16000).audio_16k
+    reference = audio_clip(speech, 16000).audio_16k
     # the round trip through `rate` keeps the speech band (8 kHz loses everything above 4 kHz)
     assert float(np.corrcoef(clip.audio_16k.numpy(), reference.numpy())[0, 1]) > 0.9
 
 
 def test_stereo_and_six_channels_are_averaged_to_mono(speech, comfy_env):
-    mono = pipeline.audio_clip(speech, 16000).audio_16k
-    stereo = pipeline.audio_clip(np.concatenate([speech, speech]), 16000).audio_16k
+    mono = audio_clip(speech, 16000).audio_16k
+    stereo = audio_clip(np.concatenate([speech, speech]), 16000).audio_16k
     assert torch.equal(stereo, mono)
     six = np.concatenate([speech * (k + 1) / 3.5 for k in range(6)])   # mean = speech
-    assert torch.allclose(pipeline.audio_clip(six, 16000).audio_16k, mono, atol=1e-6)
+    assert torch.allclose(audio_clip(six, 16000).audio_16k, mono, atol=1e-6)
     audio = {"waveform": torch.from_numpy(six)[None], "sample_rate": 16000}
     features, frames, fps = call("PlaymateAudioFeatures", audio=audio, fps=25.0)
     assert frames == 25 and torch.allclose(features.audio_16k, mono, atol=1e-6)
@@ -220,17 +224,17 @@ def test_stereo_and_six_channels_are_averaged_to_mono(speech, comfy_env):
 
 
 def test_int16_range_values_are_rescaled(speech):
-    mono = pipeline.audio_clip(speech, 16000).audio_16k
-    as_floats = pipeline.audio_clip(speech * 32768.0, 16000).audio_16k
+    mono = audio_clip(speech, 16000).audio_16k
+    as_floats = audio_clip(speech * 32768.0, 16000).audio_16k
     assert torch.allclose(as_floats, mono, atol=1e-6)
-    as_int16 = pipeline.audio_clip(np.round(speech * 32767.0).astype(np.int16), 16000).audio_16k
+    as_int16 = audio_clip(np.round(speech * 32767.0).astype(np.int16), 16000).audio_16k
     assert float((as_int16 - mono).abs().max()) < 1e-4
 
 
 def test_nan_audio(speech, comfy_env):
     broken = speech.copy()
     broken[0, 123] = np.nan
-    raises(InputError, lambda: pipeline.audio_clip(broken, 16000), "audio", "NaN", "fix the audio")
+    raises(InputError, lambda: audio_clip(broken, 16000), "audio", "NaN", "fix the audio")
     audio = {"waveform": torch.from_numpy(broken)[None], "sample_rate": 16000}
     raises(InputError, lambda: call("PlaymateAudioFeatures", audio=audio, fps=25.0), "audio", "NaN")
 
@@ -348,7 +352,7 @@ def test_a_folder_where_a_model_file_is_expected(test_models, tmp_path):
     raises(ModelFileError, lambda: loading.load_generator(tmp_path / "gen.safetensors"),
            "gen.safetensors", "found a folder")
     (tmp_path / "mp" / "face_landmarker.task").mkdir(parents=True)
-    raises(ModelFileError, lambda: pipeline.face_detector(tmp_path / "mp"), "face_landmarker.task", "found a folder")
+    raises(ModelFileError, lambda: models.face_detector(tmp_path / "mp"), "face_landmarker.task", "found a folder")
 
 
 def test_bad_generator_and_encoder_files(test_models, tmp_path):
@@ -394,7 +398,7 @@ def test_motion_frame_count_against_audio(generator, encoder, speech, tmp_path):
     frames, fps, seconds, _ = probe(out)
     assert frames == 10 and abs(seconds - 0.4) <= 1024 / 16000 + 1e-3
     # precomputed features that do not match the audio
-    clip = pipeline.audio_clip(speech, 16000, fps=25.0, encoder=encoder)
+    clip = audio_clip(speech, 16000, fps=25.0, encoder=encoder)
     raises(InputError, lambda: generator.generate(clip.audio_16k, None, fps=25.0, steps=2,
                                                   audio_features=clip.features[:20]),
            "audio_features has 20 frames", "25")
@@ -419,11 +423,11 @@ def test_fps_zero_negative_and_fractional(speech, tmp_path):
     from playmate.video import VideoWriter, probe
     for fps in (0.0, -25.0, float("nan")):
         raises(InputError, lambda: still(2, fps=fps), "MOTION fps", "positive")
-        raises(InputError, lambda: pipeline.audio_clip(speech, 16000, fps=fps), "fps", "positive")
+        raises(InputError, lambda: audio_clip(speech, 16000, fps=fps), "fps", "positive")
         raises(InputError, lambda: VideoWriter(tmp_path / "x.mp4", fps), "fps", "positive")
     assert not list(tmp_path.iterdir())
     # 29.97 works: exact frame count, kept through save/load and in the video
-    clip = pipeline.audio_clip(np.tile(speech, (1, 10)), 16000, fps=29.97)
+    clip = audio_clip(np.tile(speech, (1, 10)), 16000, fps=29.97)
     assert clip.num_frames == round(10 * 29.97) == 300
     motion = still(clip.num_frames, fps=29.97)
     motion.save(tmp_path / "m.safetensors")
@@ -449,28 +453,22 @@ def test_motion_file_from_a_newer_format(tmp_path, comfy_env):
 
 # ------------------------------------------------------------------ parameters
 def test_steps_cfg_and_emotion(generator, encoder, speech):
-    clip = pipeline.audio_clip(speech, 16000, fps=25.0, encoder=encoder)
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=0), "steps", "2..1000", "got 0")
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=1), "steps", "2..1000")
+    clip = audio_clip(speech, 16000, fps=25.0, encoder=encoder)
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=0), "steps", "2..1000", "got 0")
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=1), "steps", "2..1000")
     assert declared_range("PlaymateSampleMotion", "steps")[0] == 1   # ComfyUI refuses 0 before running
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=2, cfg_audio=-1.0),
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=2, cfg_audio=-1.0),
            "Guidance weights must be >= 0", "cfg_audio=-1")
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=2, cfg_emotion=-0.5),
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=2, cfg_emotion=-0.5),
            "cfg_emotion=-0.5")
     assert declared_range("PlaymateSampleMotion", "cfg_audio")[0] == 0.0
-    raises(InputError, lambda: pipeline.sample_motion(generator, clip, None, steps=2, emotion="furious"),
+    raises(InputError, lambda: sample_motion(generator, clip, None, steps=2, emotion="furious"),
            "Unknown emotion 'furious'", "happy", "surprised")
-    raises(InputError, lambda: pipeline.parse_emotion("happy:lots"), "'lots'", "not a number")
-    assert pipeline.parse_emotion("happy:3,sad:1") == {"happy": 0.75, "sad": 0.25}
+    raises(InputError, lambda: parse_emotion("happy:lots"), "'lots'", "not a number")
+    assert parse_emotion("happy:3,sad:1") == {"happy": 0.75, "sad": 0.25}
 
 
 # ------------------------------------------------------------------------- CLI
-def wav_file(path, waveform, rate=16000):
-    from scipy.io import wavfile
-    wavfile.write(str(path), rate, np.asarray(waveform, np.float32).T)
-    return path
-
-
 CLI_CASES = {  # case -> (command, extra arguments, words the one-line message must contain)
     "crop_no_face": ("crop", ["{tmp}/black.png", "--landmarker", "{models}/mediapipe/face_landmarker.task"],
                      ["black.png", "no face found"]),

@@ -30,8 +30,10 @@ import torch
 from conftest import ROOT
 from nodetools import call
 
-from playmate import pipeline
-from playmate.cache import MODELS
+from playmate import models, pipeline
+from playmate.audio import audio_clip
+from playmate.models import MODELS
+from playmate.motion.sampling import sample_motion
 from playmate.motion.types import Motion
 
 GENERATOR = "playmate_random_init.safetensors"
@@ -53,12 +55,12 @@ def rss_mb():
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def lp(test_models):
-    return pipeline.load_liveportrait(test_models / "liveportrait", precision="fp32")
+    return models.load_liveportrait(test_models / "liveportrait", precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def source(lp, test_models, astronaut):
-    crop, _ = pipeline.crop_source(astronaut, pipeline.face_detector(test_models / "mediapipe"))
+    crop, _ = pipeline.crop_source(astronaut, models.face_detector(test_models / "mediapipe"))
     return pipeline.prepare_source(lp, astronaut, crop)
 
 
@@ -125,9 +127,9 @@ def frames_1_and_4(lp, source):
     and in one batch of 4 holding the two frames twice (same driving keypoints: ``render()``
     computes them once per motion, the batch size only splits warp + decode).
 
-    ``render()`` is exactly warp_decode + rounding to uint8, so the batch-1 frames rounded the
-    same way are also the uninterrupted reference of the interrupt test (which checks that
-    equality on the frame render() hands to its progress callback)."""
+    ``render()`` is exactly warp_decode clamped to 0..1 as [B,512,512,3], so the batch-1 frames
+    are also the uninterrupted reference of the interrupt test (which checks that equality on
+    the frame render() hands to its progress callback)."""
     motion = turning_head(source, 2)
     kp = pipeline.driving_keypoints(lp, source, motion)
     with torch.inference_mode():
@@ -135,7 +137,7 @@ def frames_1_and_4(lp, source):
         whole = lp.warp_decode(source.feature_3d.expand(4, -1, -1, -1, -1), source.kp_source.expand(4, -1, -1),
                                kp[[0, 1, 0, 1]])
     out1 = torch.cat([s["out"] for s in single])
-    reference = (out1.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    reference = out1.float().clamp(0, 1).permute(0, 2, 3, 1).numpy()
     return {"motion": motion, "out4": whole["out"], "out1": out1, "reference": reference,
             "occlusion4": whole["occlusion_map"], "occlusion1": torch.cat([s["occlusion_map"] for s in single])}
 
@@ -198,13 +200,13 @@ def test_interrupt_stops_within_one_batch_and_the_next_run_is_identical(lp, sour
 
 def test_same_seed_same_motion_other_seed_other_motion(test_models, source, example_speech):
     from playmate.audio import load_audio_encoder
-    generator = pipeline.load_generator(test_models / "playmate" / GENERATOR)
+    generator = models.load_generator(test_models / "playmate" / GENERATOR)
     encoder = load_audio_encoder(None, models_dir=test_models)
     waveform, sr = example_speech
-    clip = pipeline.audio_clip(waveform[:, 8000:24000], sr, fps=25.0, encoder=encoder)
-    first = pipeline.sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=7)
-    again = pipeline.sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=7)
-    other = pipeline.sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=8)
+    clip = audio_clip(waveform[:, 8000:24000], sr, fps=25.0, encoder=encoder)
+    first = sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=7)
+    again = sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=7)
+    other = sample_motion(generator, clip, source.kp_info, emotion="happy", steps=3, seed=8)
     for name in ("exp", "pitch", "yaw", "roll", "t", "scale"):
         assert torch.equal(getattr(first, name), getattr(again, name)), name
     assert float((first.exp - other.exp).abs().max()) > 1e-4
@@ -217,10 +219,10 @@ def test_library_and_nodes_share_one_model_copy(test_models, lp, monkeypatch):
     monkeypatch.setenv("PLAYMATE_MODELS", str(test_models))
     (handle,) = call("PlaymateLoadLivePortrait", precision="fp32")
     assert handle.use() is lp
-    generator = pipeline.load_generator(test_models / "playmate" / GENERATOR)
+    generator = models.load_generator(test_models / "playmate" / GENERATOR)
     (handle,) = call("PlaymateLoadMotionGenerator", generator=GENERATOR)
     assert handle.use() is generator
-    assert pipeline.load_liveportrait(test_models / "liveportrait", precision="fp32") is lp
+    assert models.load_liveportrait(test_models / "liveportrait", precision="fp32") is lp
 
 
 RUNS = 50

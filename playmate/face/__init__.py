@@ -14,11 +14,10 @@ matrices), :mod:`.landmarks` (indices, eye/lip ratios), :mod:`.paste` (mask),
 :mod:`.video` (tracking and smoothing).
 """
 
-from .cli import cli_crop, crop_record
 from .crop import (DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY, NET_SIZE, OUT_SIZE, Crop, CropBox, crop_box,
-                   crop_faces, crop_from_box, invert_affine, scale_affine, transform_points)
+                   crop_faces, crop_record, crop_from_box, invert_affine, scale_affine, transform_points)
 from .detect import (FACE_ORDERS, LANDMARKER_URL, MIN_FACE_PX, Face, FaceDetector, MediapipeFaceDetector,
-                     default_models_dir, detect_near, download_url, ensure_landmarker, find_faces, landmarker_path,
+                     detect_near, download_url, ensure_landmarker, find_faces, landmarker_path,
                      order_faces, select_face)
 from .image import load_image, to_float_rgb, to_uint8_rgb, warp_affine
 from .landmarks import eye_open_ratios, lip_open_ratio
@@ -26,11 +25,10 @@ from .paste import PasteBack, border_taper, face_mask, paste_back
 from .video import VideoCrops, crop_video, one_euro, smooth_params, track_face
 
 __all__ = [
-    "cli_crop", "crop_record",
     "DEFAULT_SCALE", "DEFAULT_VX", "DEFAULT_VY", "NET_SIZE", "OUT_SIZE", "Crop", "CropBox", "crop_box",
-    "crop_faces", "crop_from_box", "invert_affine", "scale_affine", "transform_points",
+    "crop_faces", "crop_record", "crop_from_box", "invert_affine", "scale_affine", "transform_points",
     "FACE_ORDERS", "LANDMARKER_URL", "MIN_FACE_PX", "Face", "FaceDetector", "MediapipeFaceDetector",
-    "default_models_dir", "detect_near", "download_url", "ensure_landmarker", "find_faces", "landmarker_path",
+    "detect_near", "download_url", "ensure_landmarker", "find_faces", "landmarker_path",
     "order_faces", "select_face",
     "load_image", "to_float_rgb", "to_uint8_rgb", "warp_affine",
     "eye_open_ratios", "lip_open_ratio",

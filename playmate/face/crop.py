@@ -184,3 +184,20 @@ def crop_faces(image, detector, face_index=0, order="largest", scale=DEFAULT_SCA
                 for i, f in enumerate(faces)]
     face = select_face(faces, int(face_index), name, order)
     return crop_from_box(image, crop_box(face.landmarks, scale, vx, vy), face.landmarks, int(face_index))
+
+
+def crop_record(crop, **info):
+    """JSON-ready description of a :class:`Crop` (image pixels, x right, y down), plus ``info``."""
+    box = crop.box
+    return dict(info, **{
+        "image_size": list(crop.image_size),
+        "face_index": crop.face_index,
+        "box": {"center": list(box.center), "size": box.size, "angle_degrees": box.angle,
+                "corners": box.corners().tolist()},
+        "crop_size": NET_SIZE,
+        "affine_image_to_crop": crop.M.tolist(),
+        "affine_crop_to_image": crop.M_inv.tolist(),
+        "landmarks_crop": np.round(crop.landmarks.astype(np.float64), 3).tolist(),
+        "eye_open_ratio": list(crop.eye_ratio),
+        "lip_open_ratio": crop.lip_ratio,
+    })

@@ -31,7 +31,6 @@ from .image import MIN_IMAGE_SIDE, check_image_size, to_uint8_rgb, warp_affine
 from .landmarks import CROP_POINTS, NUM_LANDMARKS
 
 LANDMARKER_FILE = "face_landmarker.task"
-LANDMARKER_SUBDIR = "mediapipe"
 LANDMARKER_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/"
                   "face_landmarker/float16/latest/face_landmarker.task")
 
@@ -91,11 +90,6 @@ class FaceDetector(Protocol):
 # ---------------------------------------------------------------- model file
 
 
-def default_models_dir():
-    """``$PLAYMATE_MODELS`` or ``./models``."""
-    return Path(os.environ.get("PLAYMATE_MODELS") or Path.cwd() / "models")
-
-
 def landmarker_path(path=None, models_dir=None):
     """Where ``face_landmarker.task`` is expected: ``path``, else ``<models_dir>/face_landmarker.task``
     (the nodes pass ComfyUI's ``models/mediapipe``), else ``<default models>/mediapipe/face_landmarker.task``."""
@@ -103,7 +97,8 @@ def landmarker_path(path=None, models_dir=None):
         return Path(path)
     if models_dir is not None:
         return Path(models_dir) / LANDMARKER_FILE
-    return default_models_dir() / LANDMARKER_SUBDIR / LANDMARKER_FILE
+    from ..models import model_folder
+    return model_folder("mediapipe") / LANDMARKER_FILE
 
 
 class _UrlSource:

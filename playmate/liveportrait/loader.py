@@ -27,7 +27,10 @@ Precision (``precision=``): "fp32" (default) computes exactly as the reference (
 parity cases pass at their tolerances).  "bf16" / "fp16" run the convolutions under
 ``torch.autocast`` with that dtype (keypoint maths, the stitching MLPs, the flow field, its
 softmax and all grid sampling stay float32; on CPU "fp16" runs as bf16); "auto" picks fp16 on
-CUDA, bf16 on CPUs with native bf16 support (AVX512-BF16 / AMX) and fp32 otherwise.
+CUDA, bf16 on CPUs with native bf16 support (AVX512-BF16 / AMX) and fp32 otherwise.  The choice
+is made on every call for the device the weights are on then
+(:func:`playmate.models.compute_precision`): a model loaded on the CPU and moved to the GPU
+(as ComfyUI does) computes in fp16 there.
 Measured bf16-vs-golden deviation on CPU (case seed 1, synthetic weights, each stage fed its golden
 inputs), max |diff| / max |golden|: F_feature_3d 1.1e-2, M keypoints 6e-3 (angles 0.05 deg),
 W_out 1.1e-2, occlusion map 8e-3, deformation 2.2e-3; G image (0..1) max |diff| 0.15 on single
@@ -44,6 +47,7 @@ from torch import nn
 
 from ..errors import InputError, ModelFileError
 from ..hub import Remote, ensure_file
+from ..models import check_precision, compute_precision
 from . import keypoints as kpm
 from .appearance import AppearanceFeatureExtractor
 from .motion_extractor import MotionExtractor
@@ -87,7 +91,6 @@ DITTO_NAMES = OrderedDict([("appearance_feature_extractor", "appearance_extracto
 # the only file that may lack some groups: Ditto reads just retarget_shoulder from it
 PARTIAL_STITCHING_FILE = DITTO_NAMES["stitching_retargeting_module"]
 FORMATS = ("auto", "pth", "safetensors")
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 DENSE_MOTION_PARAMS = dict(block_expansion=32, max_features=1024, num_blocks=5, reshape_depth=16, compress=4)
 
@@ -278,26 +281,23 @@ class LivePortrait(nn.Module):
         return self.spade.fc.weight.dtype
 
     def set_precision(self, precision):
-        """"fp32" | "bf16" | "fp16" | "auto" (see the module docstring). Returns self.
+        """"auto" | "fp32" | "fp16" | "bf16" (see the module docstring). Returns self.
 
-        On CPU "fp16" runs as bf16: float16 convolutions have no fast CPU kernels.
+        Kept as asked: :attr:`compute_precision` says what it means where the model is now.
         """
-        if precision not in PRECISIONS:
-            raise InputError("precision must be one of %s, got %r" % (", ".join(PRECISIONS), precision))
-        if precision == "auto":
-            if self.device.type == "cuda":
-                precision = "fp16"
-            else:
-                precision = "bf16" if _cpu_has_bf16() else "fp32"
-        elif precision == "fp16" and self.device.type == "cpu":
-            precision = "bf16"  # CPUs have no fast float16 convolutions (measured > 10x slower)
-        self.precision = precision
+        self.precision = check_precision(precision)
         return self
 
+    @property
+    def compute_precision(self):
+        """"fp32", "bf16" or "fp16": the precision of the next call, on the device the weights are on."""
+        return compute_precision(self.precision, self.device)
+
     def _autocast(self):
-        if self.precision == "fp32":
+        precision = self.compute_precision
+        if precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _image(self, image, what="image"):
@@ -388,13 +388,6 @@ class LivePortrait(nn.Module):
         warped = self.warp(feature_3d, kp_src, kp_drv)
         return {"out": self.decode(warped["out"]), "occlusion_map": warped["occlusion_map"],
                 "deformation": warped["deformation"], "warped": warped["out"]}
-
-
-def _cpu_has_bf16():
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def expected_state_dicts():

@@ -80,11 +80,12 @@ def default_generator_path(models_dir):
     JoyVASA's files are downloaded into models/playmate/joyvasa/ when missing (or an error says
     which files to put there).
     """
+    from ..models import model_folder
     from .ditto.checkpoint import LMDM_NAME
-    ditto = Path(models_dir) / DITTO_FOLDER
+    ditto = model_folder("ditto", models_dir)
     if ditto.is_dir() and any(ditto.rglob(LMDM_NAME)):
         return ditto
-    folder = Path(models_dir) / "playmate"
+    folder = model_folder("playmate", models_dir)
     own = sorted(p for p in folder.glob("*.safetensors") if generator_kind(p) == "playmate") if folder.is_dir() else []
     if own:
         return own[0]

@@ -80,9 +80,9 @@ def run(args):
         print("wrote %s (random init: the motion it makes is meaningless)" % path)
         return
     if args.command == "prepare":
-        from ..pipeline import resolve_device, resolve_models_dir
+        from ..models import models_dir, resolve_device
         from .prepare import prepare
-        prepare(args.videos, args.out, labels=args.labels, models_dir=resolve_models_dir(args.models),
+        prepare(args.videos, args.out, labels=args.labels, models_dir=models_dir(args.models),
                 device=resolve_device(args.device), per_shard=args.per_shard, fps=args.fps, encoder=args.encoder)
         return
     from .trainer import TrainOptions, train

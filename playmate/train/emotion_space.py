@@ -257,10 +257,10 @@ def add_cli(sub):
 
 
 def cli(args):
-    from ..pipeline import resolve_models_dir
+    from ..models import models_dir
     opts = EmotionSpaceOptions(data=args.data, out=args.out, texts=args.texts, descriptions=args.descriptions,
                                config=args.config, text_encoder=args.text_encoder,
-                               models_dir=resolve_models_dir(args.models), crop=args.crop, **cli_options(args))
+                               models_dir=models_dir(args.models), crop=args.crop, **cli_options(args))
     path, scores = train_emotion_space(opts)
     print("wrote %s (retrieval accuracy: audio->label %.3f, text->label %.3f, audio->text %.3f; chance %.3f)"
           % (path, scores["audio_to_label"], scores["text_to_label"], scores["audio_to_text"], scores["chance"]))

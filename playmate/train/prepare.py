@@ -120,13 +120,14 @@ def prepare(videos, out, labels=None, models_dir=None, device="cpu", per_shard=1
     if not files:
         raise InputError("No videos (%s) in '%s'." % (", ".join(VIDEO_SUFFIXES), videos))
     label_of = labels_from_csv(labels) if labels else {}
-    models = Path(models_dir) if models_dir else Path("models")
+    from ..models import model_folder, models_dir as models_folder
+    models = models_folder(models_dir)
     if detector is None:
         from ..face import MediapipeFaceDetector
-        detector = MediapipeFaceDetector(models_dir=models / "mediapipe")
+        detector = MediapipeFaceDetector(models_dir=model_folder("mediapipe", models))
     if liveportrait is None:
         from ..liveportrait.loader import load_liveportrait
-        liveportrait = load_liveportrait(models / "liveportrait", device=device)
+        liveportrait = load_liveportrait(model_folder("liveportrait", models), device=device)
     if audio_encoder is None:
         from ..audio import load_audio_encoder
         audio_encoder = load_audio_encoder(encoder, models_dir=models, device=device)

@@ -288,7 +288,8 @@ def test_seed_fps_steps_and_inputs(generator, speech12):
     em = generator.generate(speech12[:SR], None, seed=7, steps=2, emotion="happy", cfg_emotion=1.5)
     assert em.num_frames == 25 and "ignored" in em.info["emotion"]
     # the CLI / node entry point passes every generator the same arguments
-    from playmate.pipeline import audio_clip, sample_motion
+    from playmate.audio import audio_clip
+    from playmate.motion.sampling import sample_motion
     clip = audio_clip(speech12[:2 * SR].numpy()[None], SR, fps=25.0)
     via = sample_motion(generator, clip, _source(), emotion="happy", intensity=0.5, steps=2, seed=7)
     direct = generator.generate(speech12[:2 * SR], None, seed=7, steps=2)  # None = the generator's defaults

@@ -187,6 +187,7 @@ def test_advanced_sampler_node(setup, tmp_path, monkeypatch):
     from nodes.emotion_nodes import NODE_CLASS_MAPPINGS
     from nodes.loaders import GeneratorHandle
     from playmate import pipeline
+    from playmate.audio import AudioClip
     from playmate.motion.dit import EMOTIONS
     from playmate.motion.emotion_space import EmotionEstimate
     models = tmp_path / "models"
@@ -197,7 +198,7 @@ def test_advanced_sampler_node(setup, tmp_path, monkeypatch):
     spec = node.INPUT_TYPES()
     assert "lips.safetensors" in spec["optional"]["lip_classifier"][0]
     audio = audio_features(40, torch.Generator().manual_seed(5))
-    clip = pipeline.AudioClip(audio_16k=torch.zeros(40 * 640), fps=25.0, num_frames=40, features=audio)
+    clip = AudioClip(audio_16k=torch.zeros(40 * 640), fps=25.0, num_frames=40, features=audio)
     kp = {"kp": torch.zeros(1, 21, 3), "exp": torch.zeros(1, 21, 3), "pitch": torch.zeros(1), "yaw": torch.zeros(1),
           "roll": torch.zeros(1), "t": torch.zeros(1, 3), "scale": torch.full((1,), 1.5)}
     source = pipeline.Source(image=None, crop=None, crop_image=None, feature_3d=None, kp_info=kp, kp_source=None,

@@ -12,7 +12,7 @@ from conftest import ROOT
 from nodetools import call
 
 import nodes
-from playmate.cache import MODELS
+from playmate.models import MODELS
 from playmate.video import probe
 
 FPS = 12.5
@@ -181,8 +181,11 @@ def test_audio_encoder_found_in_any_configured_folder(test_models, tmp_path, mon
     empty = tmp_path / "models"
     monkeypatch.setattr(cb, "folder_paths_for", lambda name: [empty / name, test_models / name])
     handle = loaders.PlaymateLoadAudioEncoder().load("facebook/wav2vec2-base-960h")[0]
-    assert handle.folder() == test_models / "audio_encoders" / "facebook" / "wav2vec2-base-960h"
+    MODELS.clear()
     encoder = handle.use()
+    folder = test_models / "audio_encoders" / "facebook" / "wav2vec2-base-960h"
+    (key,) = [k for k in MODELS.keys() if k[0] == "audio_encoder"]
+    assert key[1][0][0] == str((folder / "config.json").resolve())   # the files of that folder
     assert encoder.dim == 16 and not empty.exists()          # found there; nothing downloaded or written
     with pytest.raises(AttributeError):
         encoder.model.device = torch.device("cpu")           # transformers: read-only property
@@ -190,3 +193,50 @@ def test_audio_encoder_found_in_any_configured_folder(test_models, tmp_path, mon
     holder.device = torch.device("cpu")                      # what ModelPatcher does on load
     assert holder.inner is encoder.model
     assert sum(p.numel() for p in holder.parameters()) == sum(p.numel() for p in encoder.model.parameters()) > 0
+
+
+def test_one_rule_for_pose_modes_steps_and_crop_defaults():
+    """The nodes and the CLI take these from the library: the pose modes the Sample Motion nodes offer
+    are head-pose modes of the controls, no layer has its own steps minimum, one set of crop defaults."""
+    from playmate.cli import build_parser
+    from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY
+    from playmate.motion import controls
+    sample = nodes.NODE_CLASS_MAPPINGS["PlaymateSampleMotion"].INPUT_TYPES()["required"]
+    assert sample["pose_mode"][0] == ["generated", "frozen"] and set(sample["pose_mode"][0]) <= set(controls.POSE_MODES)
+    for node_id in ("PlaymateSampleMotion", "PlaymateSampleMotionAdvanced", "Playmate"):
+        spec = nodes.NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()["required"]
+        assert spec["steps"][1]["min"] == 1 and spec["pose_mode"][0] == sample["pose_mode"][0], node_id
+    crop = {"crop_scale": DEFAULT_SCALE, "crop_shift_x": DEFAULT_VX, "crop_shift_y": DEFAULT_VY}
+    for node_id in ("PlaymateSource", "PlaymateEditPortraitVideo"):
+        spec = nodes.NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()["required"]
+        assert {name: spec[name][1]["default"] for name in crop} == crop, node_id
+    parser = build_parser()
+    crop_args = parser.parse_args(["crop", "x.png", "--out", "o"])
+    assert (crop_args.scale, crop_args.vx, crop_args.vy) == (DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY)
+    animate = parser.parse_args(["animate", "--source", "x", "--audio", "y", "--out", "z"])
+    assert animate.crop_scale == DEFAULT_SCALE and animate.steps == 25 and animate.face_index == 0
+    assert parser.parse_args(["animate", "--source", "x", "--audio", "y", "--out", "z", "--steps", "0"]).steps == 0
+
+
+def test_progress_preview_of_float_frames(monkeypatch):
+    """Render hands float frames (0..1) to the progress bar: the JPEG preview gets them as uint8 levels."""
+    import types
+    from nodes import comfy_bridge as cb
+    updates = []
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total = total
+
+        def update_absolute(self, value, total, preview):
+            updates.append((value, total, preview))
+
+    comfy = types.ModuleType("comfy")
+    comfy.utils = types.SimpleNamespace(ProgressBar=ProgressBar)
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", comfy.utils)
+    frame = np.linspace(0.0, 1.0, 8 * 8 * 3, dtype=np.float32).reshape(8, 8, 3)
+    cb.Progress(4)(1, 4, frame)
+    (value, total, (kind, image, size)), = updates
+    assert (value, total, kind, size) == (1, 4, "JPEG", 512)
+    assert np.array_equal(np.asarray(image), np.floor(frame * 255 + 0.5).astype(np.uint8))
