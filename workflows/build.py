@@ -40,7 +40,7 @@ API_DIR = UI_DIR / "api"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nodes.loaders import DEFAULT_ENCODER, JOYVASA_CHOICE as JOYVASA  # noqa: E402
+from nodes.loaders import DEFAULT_ENCODER, DITTO_CHOICE as DITTO  # noqa: E402
 from workflows.validate import (FRONTEND_NODES, UPLOAD_FLAGS, load_core_object_info,  # noqa: E402
                                 object_info_from_mappings, type_name, ui_widget_slots, validate_api_workflow,
                                 validate_ui_workflow)
@@ -56,8 +56,8 @@ LONG_SPEECH = "long_speech.wav"
 DRIVING_VIDEO = "driving.mp4"
 PORTRAIT_VIDEO = "talking_portrait.mp4"
 GROUP_PHOTO = "two_people.jpg"
-# Playmate checkpoints are the user's own (trained with `python -m playmate.train`); JoyVASA is public.
-PLAYMATE_CHECKPOINT = "playmate.safetensors"
+# The public generator with emotion control (downloads on first use); Playmate checkpoints are the
+# user's own (trained with `python -m playmate.train`), JoyVASA has no emotion control.
 
 NOTE_COLOR, NOTE_BGCOLOR = "#432", "#653"
 GROUP_COLOR = "#3f789e"
@@ -418,7 +418,7 @@ def _models_and_inputs(g, photo=PORTRAIT, speech=SPEECH):
     audio = g.add("LoadAudio", col=0, title="Speech", audio=speech)
     g.group("Inputs", image, audio)
     lp = g.add("PlaymateLoadLivePortrait", col=1)
-    gen = g.add("PlaymateLoadMotionGenerator", col=1, generator=PLAYMATE_CHECKPOINT)
+    gen = g.add("PlaymateLoadMotionGenerator", col=1, generator=DITTO)
     enc = g.add("PlaymateLoadAudioEncoder", col=1, encoder=DEFAULT_ENCODER)
     g.group("Models", lp, gen, enc)
     g.models = liveportrait_models()
@@ -438,10 +438,11 @@ def _video_out(g, col, images, fps, audio, prefix, align=None, title=None):
                         filename_prefix=prefix)
 
 
-GENERATOR_NOTE = ("Load Motion Generator: pick your Playmate checkpoint (models/playmate/*.safetensors) for "
-                  "emotion control. 'joyvasa (public, auto-download)' works out of the box but has no emotion "
-                  "control. LivePortrait, the Wav2Vec2 encoder and the MediaPipe face model download on first "
-                  "use when online (else the error names the file, folder and URL).")
+GENERATOR_NOTE = ("Load Motion Generator: 'ditto (public, auto-download)' has 8 emotions and downloads into "
+                  "models/ditto on first use; 'joyvasa' has no emotion control; a Playmate checkpoint "
+                  "(models/playmate/*.safetensors) is your own. LivePortrait, the Wav2Vec2 encoder and the "
+                  "MediaPipe face model also download on first use when online (else the error names the file, "
+                  "folder and URL).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,14 +470,14 @@ def image_audio_to_video(g):
 def all_in_one(g):
     image = g.add("LoadImage", col=0, title="Portrait", image=PORTRAIT)
     audio = g.add("LoadAudio", col=0, title="Speech", audio=SPEECH)
-    anim = g.add("Playmate", col=1, image=image["IMAGE"], audio=audio["AUDIO"], generator=JOYVASA,
+    anim = g.add("Playmate", col=1, image=image["IMAGE"], audio=audio["AUDIO"], generator=DITTO,
                  paste_back=True)
     _video_out(g, 2, anim["images"], anim["fps"], anim["audio"], "playmate/all_in_one")
     g.models = liveportrait_models()
     g.note("One node from a portrait and speech to a talking video: it finds the face, samples motion from "
            "the audio, renders and pastes back (the same as the node chain in playmate_image_audio_to_video).\n"
-           "The public JoyVASA generator downloads on first use; choose a Playmate checkpoint from "
-           "models/playmate to use emotions.", col=1, title="How to use")
+           "The public Ditto generator (8 emotions) downloads into models/ditto on first use.",
+           col=1, title="How to use")
 
 
 def emotion_sweep(g):
@@ -622,7 +623,7 @@ def portrait_video_edit(g):
     parts = g.add("GetVideoComponents", col=0, video=video["VIDEO"])
     g.group("Input", video, parts)
     lp = g.add("PlaymateLoadLivePortrait", col=1)
-    gen = g.add("PlaymateLoadMotionGenerator", col=1, generator=PLAYMATE_CHECKPOINT)
+    gen = g.add("PlaymateLoadMotionGenerator", col=1, generator=DITTO)
     enc = g.add("PlaymateLoadAudioEncoder", col=1, encoder=DEFAULT_ENCODER)
     g.group("Models", lp, gen, enc)
     g.models = liveportrait_models()

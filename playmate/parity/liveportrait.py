@@ -111,8 +111,19 @@ def own_weights(seed):
     """{file name (.pth): numpy state} from the project's own LivePortrait networks, default-initialised
     under ``torch.manual_seed(seed)`` -- no golden data needed (the demo and write-test-models)."""
     from ..liveportrait.loader import LivePortrait
+    from ..liveportrait.spade import SpectralNormConv2d
     torch.manual_seed(seed)
     model = LivePortrait()
+    for conv in model.modules():  # declared without an init (the files always hold them): give them one
+        if isinstance(conv, SpectralNormConv2d):
+            w = conv.weight_orig.data
+            w.normal_(0.0, (1.0 / w[0].numel()) ** 0.5)
+            if conv.bias is not None:
+                conv.bias.data.zero_()
+            # u, v: the top singular vectors of the weight, as spectral norm's power iteration leaves them
+            u, _, vh = torch.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False)
+            conv.weight_u.copy_(u[:, 0])
+            conv.weight_v.copy_(vh[0])
     numpy = lambda module: OrderedDict((k, v.detach().numpy()) for k, v in module.state_dict().items())
     weights = {}
     for stem, attrs in FILE_NETWORKS.items():

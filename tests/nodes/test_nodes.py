@@ -114,6 +114,37 @@ def test_node_chain_all_in_one_and_cache(comfy_env, image, audio):
     assert kinds.get("liveportrait") == 1 and kinds.get("generator") == 1 and kinds.get("audio_encoder") == 1
 
 
+def test_ditto_through_the_nodes(comfy_env, image, audio):
+    """The public Ditto generator (synthetic release tree in models/ditto) through Load Motion Generator,
+    Sample Motion (release guidance and nested), a control node, an emotion schedule and Render."""
+    from nodes.loaders import DITTO_CHOICE
+    (lp,) = call("PlaymateLoadLivePortrait", precision="fp32")
+    (gen,) = call("PlaymateLoadMotionGenerator", generator=DITTO_CHOICE)
+    assert gen.use().name == "ditto"
+    source, _, _ = call("PlaymateSource", liveportrait=lp, image=image, face_index=0, face_order="largest",
+                        crop_scale=2.3, crop_shift_x=0.0, crop_shift_y=-0.125)
+    clip, frames, _ = call("PlaymateAudioFeatures", audio=audio, fps=FPS)
+    kw = dict(generator=gen, source=source, audio_features=clip, intensity=1.0, cfg_audio=2.0, steps=3, seed=1,
+              pose_mode="generated")
+    happy, n, fps = call("PlaymateSampleMotion", emotion="happy", cfg_emotion=2.0, **kw)
+    assert n == frames == round(SECONDS * FPS) and fps == FPS and happy.info["generator"] == "ditto"
+    stronger, _, _ = call("PlaymateSampleMotion", emotion="happy", cfg_emotion=4.0, **kw)
+    neutral, _, _ = call("PlaymateSampleMotion", emotion="neutral", cfg_emotion=2.0, **kw)
+    change = lambda m: float((m.exp - neutral.exp).abs().mean())
+    assert change(happy) > 0 and change(stronger) > change(happy)      # w_e > w_a pushes the emotion further
+    (sched, text) = call("PlaymateEmotionSchedule", schedule="0: neutral, 0.08: happy", crossfade=0.0)
+    assert "happy" in text
+    scheduled, _, _ = call("PlaymateSampleMotionAdvanced", emotion="neutral", cfg_emotion=2.0, emotion_vector=sched,
+                           **kw)
+    assert scheduled.info["emotion"]["schedule"][1]["time"] == 0.08
+    blinked, _ = call("PlaymateBlinks", motion=happy, rate_per_minute=30.0, duration=0.15, min_gap=0.05, seed=0,
+                      depth=1.0, method="expression")
+    assert blinked.num_frames == n
+    images, _, _ = call("PlaymateRender", liveportrait=lp, source=source, motion=blinked, stitching=True,
+                        paste_back=False, batch_size=8)
+    assert tuple(images.shape) == (n, 512, 512, 3) and bool(torch.isfinite(images).all())
+
+
 def test_save_load_motion_paste_back_and_video_file(comfy_env, image, audio):
     r = _chain(image, audio, "playmate_random_init.safetensors", seed=5)
     motion = r["motion"]
@@ -205,7 +236,9 @@ def test_one_rule_for_pose_modes_steps_and_crop_defaults():
     assert sample["pose_mode"][0] == ["generated", "frozen"] and set(sample["pose_mode"][0]) <= set(controls.POSE_MODES)
     for node_id in ("PlaymateSampleMotion", "PlaymateSampleMotionAdvanced", "Playmate"):
         spec = nodes.NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()["required"]
-        assert spec["steps"][1]["min"] == 1 and spec["pose_mode"][0] == sample["pose_mode"][0], node_id
+        # 0 = the generator's own default (Ditto 50, Playmate 25, JoyVASA 50); the generator checks its range
+        assert spec["steps"][1]["min"] == 0 and spec["steps"][1]["default"] == 0, node_id
+        assert spec["pose_mode"][0] == sample["pose_mode"][0], node_id
     crop = {"crop_scale": DEFAULT_SCALE, "crop_shift_x": DEFAULT_VX, "crop_shift_y": DEFAULT_VY}
     for node_id in ("PlaymateSource", "PlaymateEditPortraitVideo"):
         spec = nodes.NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()["required"]
@@ -214,7 +247,7 @@ def test_one_rule_for_pose_modes_steps_and_crop_defaults():
     crop_args = parser.parse_args(["crop", "x.png", "--out", "o"])
     assert (crop_args.scale, crop_args.vx, crop_args.vy) == (DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY)
     animate = parser.parse_args(["animate", "--source", "x", "--audio", "y", "--out", "z"])
-    assert animate.crop_scale == DEFAULT_SCALE and animate.steps == 25 and animate.face_index == 0
+    assert animate.crop_scale == DEFAULT_SCALE and animate.steps is None and animate.face_index == 0
     assert parser.parse_args(["animate", "--source", "x", "--audio", "y", "--out", "z", "--steps", "0"]).steps == 0
 
 

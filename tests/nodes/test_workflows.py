@@ -168,7 +168,7 @@ def test_image_audio_to_video_content():
 def test_all_in_one_content():
     p = load_api("playmate_all_in_one")
     assert chain_to(p, one(p, "SaveVideo"), "video", "images", "image") == ["CreateVideo", "Playmate", "LoadImage"]
-    assert one(p, "Playmate")["inputs"]["generator"] == build.JOYVASA  # runs without a private checkpoint
+    assert one(p, "Playmate")["inputs"]["generator"] == build.DITTO  # public, emotion control, auto-download
 
 
 def test_emotion_sweep_content():
