@@ -14,13 +14,13 @@ per-frame intensity [N]; each generator maps those onto its own condition (Playm
 embedding and gate; Ditto: its 8-class vector in :data:`DITTO_ORDER`).
 """
 
-import math
 import re
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
+from .generator import finite
 
 EMOTIONS = ("neutral", "angry", "contempt", "disgusted", "fear", "happy", "sad", "surprised")
 NULL_NAMES = ("null", "none", "")
@@ -36,16 +36,6 @@ def emotion_index(name, what="emotion"):
     if key not in EMOTIONS:
         raise InputError("Unknown %s %r: use %s." % (what, name, SYNTAX))
     return EMOTIONS.index(key)
-
-
-def _number(text, what):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise InputError("%s %r is not a number." % (what, text)) from None
-    if not math.isfinite(value):
-        raise InputError("%s must be finite, got %r." % (what, text))
-    return value
 
 
 def _normalised(weights, text):
@@ -67,7 +57,7 @@ def parse_mixture(text, separator=","):
             continue
         name, _, value = part.partition(":") if ":" in part else part.partition(" ")
         name = EMOTIONS[emotion_index(name)]
-        w = _number(value.strip(), "Emotion weight for %r" % name) if value.strip() else 1.0
+        w = finite(value.strip(), "Emotion weight for %r" % name) if value.strip() else 1.0
         if w < 0:
             raise InputError("Emotion weight for %r must be >= 0, got %r." % (name, value.strip()))
         weights[name] = weights.get(name, 0.0) + w
@@ -122,11 +112,11 @@ class EmotionSchedule:
             when, sep, what = entry.partition(":")
             if not sep:
                 raise InputError("Emotion schedule entry %r needs 'seconds: emotion' (e.g. '2.5: happy@0.8')." % entry)
-            t = _number(when.strip().rstrip("s").strip(), "Emotion schedule time")
+            t = finite(when.strip().rstrip("s").strip(), "Emotion schedule time")
             if t < 0:
                 raise InputError("Emotion schedule times must be >= 0 seconds, got %r." % when.strip())
             what, at, inten = what.partition("@")
-            intensity = _number(inten.strip(), "Emotion intensity in %r" % entry) if at else 1.0
+            intensity = finite(inten.strip(), "Emotion intensity in %r" % entry) if at else 1.0
             if intensity < 0:
                 raise InputError("Emotion intensity must be >= 0, got %r in %r." % (inten.strip(), entry))
             weights = weight_vector(parse_mixture(what, separator="+"))
@@ -161,7 +151,7 @@ class EmotionSchedule:
 
 
 def _crossfade(seconds):
-    seconds = _number(seconds, "crossfade")
+    seconds = finite(seconds, "crossfade")
     if seconds < 0:
         raise InputError("crossfade must be >= 0 seconds, got %r." % (seconds,))
     return seconds
@@ -173,7 +163,7 @@ def frame_weights(emotion, num_frames, fps, intensity=1.0):
     ``emotion``: text (see :func:`parse_emotion`), dict, :class:`EmotionSchedule`, an object with a
     ``weights`` tensor (the Emotion From Text / From Audio estimate), a tensor [8] or per frame [N, 8].
     ``intensity`` multiplies the per-frame intensity (a schedule's ``@`` values)."""
-    inten = _number(intensity, "intensity")
+    inten = finite(intensity, "intensity")
     if inten < 0:
         raise InputError("intensity must be >= 0, got %r." % (intensity,))
     if isinstance(emotion, str):

@@ -60,7 +60,7 @@ def finite(value, name):
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise InputError("%s must be a number, got %r." % (name, value)) from None
+        raise InputError("%s must be a number, got %r (not a number)." % (name, value)) from None
     if not math.isfinite(value):
         raise InputError("%s must be finite, got %r." % (name, value))
     return value

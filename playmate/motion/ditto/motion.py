@@ -31,6 +31,7 @@ import torch
 
 from ...errors import InputError
 from ...liveportrait.keypoints import headpose_degrees
+from ..generator import finite
 from ..types import Motion
 from .eyes import DEFAULT_EYE_BALL, DEFAULT_EYE_OPEN
 
@@ -129,16 +130,6 @@ def blink_indices(n, blink_n, open_n, rng):
     return idx
 
 
-def _number(value, key):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InputError("Ditto control %r must be a number, got %r." % (key, value)) from None
-    if not np.isfinite(value):
-        raise InputError("Ditto control %r must be finite, got %r." % (key, value))
-    return value
-
-
 def _delta_exp(value):
     arr = np.asarray(value, np.float32).reshape(-1)
     if arr.size not in (1, 63) or not np.isfinite(arr).all():
@@ -162,10 +153,10 @@ def frame_controls(kw, n):
     frames = {int(i): c for i, c in frames.items() if 0 <= int(i) < n}
     values = {}
     for key in SCALAR_CTRL:
-        col = np.full(n, np.nan if key not in overall else _number(overall[key], key))
+        col = np.full(n, np.nan if key not in overall else finite(overall[key], "Ditto control %r" % key))
         for i, ctrl in frames.items():
             if key in ctrl:
-                col[i] = _number(ctrl[key], key)
+                col[i] = finite(ctrl[key], "Ditto control %r" % key)
         values[key] = col
     delta_exp = np.zeros((n, 63), np.float32)
     if "delta_exp" in overall:
