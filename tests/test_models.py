@@ -103,6 +103,7 @@ def fp32_frames(lp, test_models, astronaut):
 HALF_BOUNDS = {"fp16": (0.08, 2e-3), "bf16": (0.4, 1.5e-2)}
 
 
+@pytest.mark.emulated
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_source_to_render_in_half_precision_on_cpu(lp, astronaut, fp32_frames, precision, monkeypatch):
     """The half-precision path end to end (source features, keypoints, warping, decoder) on the CPU.
