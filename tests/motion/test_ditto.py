@@ -399,10 +399,10 @@ def test_generator_emotion_guidance_and_errors(gen):
 
 def test_prepared_source_feeds_ditto_and_the_render_path(gen, test_models, astronaut):
     """prepare_source keeps the head-pose logits and Ditto's eye features; the MOTION renders."""
-    from playmate import pipeline
+    from playmate import models, pipeline
     from playmate.liveportrait.keypoints import headpose_degrees
-    lp = pipeline.load_liveportrait(test_models / "liveportrait")
-    crop, _ = pipeline.crop_source(astronaut, pipeline.face_detector(test_models / "mediapipe"))
+    lp = models.load_liveportrait(test_models / "liveportrait")
+    crop, _ = pipeline.crop_source(astronaut, models.face_detector(test_models / "mediapipe"))
     source = pipeline.prepare_source(lp, astronaut, crop)
     info = source.kp_info
     for a in ("pitch", "yaw", "roll"):

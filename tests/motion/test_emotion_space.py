@@ -242,7 +242,7 @@ def test_cli_trains_an_emotion_space(trained, minilm_dir, tmp_path, capsys):
 def test_node_definitions():
     from nodes import emotion_nodes
     assert set(emotion_nodes.NODE_CLASS_MAPPINGS) == set(emotion_nodes.NODE_DISPLAY_NAME_MAPPINGS) == {
-        "PlaymateEmotionFromText", "PlaymateEmotionFromAudio", "PlaymateSampleMotionAdvanced"}
+        "PlaymateEmotionFromText", "PlaymateEmotionFromAudio", "PlaymateEmotionSchedule", "PlaymateSampleMotionAdvanced"}
     for node_id, cls in emotion_nodes.NODE_CLASS_MAPPINGS.items():
         assert cls.CATEGORY == "Playmate/Emotion" and len(cls.DESCRIPTION) > 40
         spec = cls.INPUT_TYPES()

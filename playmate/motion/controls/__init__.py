@@ -28,7 +28,7 @@ head pose, amplitude), :mod:`.keyframes` (parser, easing, interpolation), :mod:`
 (the slider editor), :mod:`.smoothing` (temporal filters and :func:`smooth_motion`) and
 :mod:`.common` (conventions, relative / absolute conversion).  This package re-exports
 their public names (``from playmate.motion import controls; controls.head_pose(...)``).
-Portrait-video editing is :func:`playmate.pipeline.edit_video`.
+Portrait-video editing is :func:`playmate.video_edit.edit_video`.
 """
 
 from .blinks import BLINK_METHODS, add_blinks, blink_closure, blink_schedule
