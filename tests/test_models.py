@@ -142,7 +142,7 @@ def test_cli_and_nodes_load_each_model_once(test_models, example_speech, tmp_pat
     out = tmp_path / "a.mp4"
     source = ROOT / "example_media" / "astronaut.jpg"
     argv = ["animate", "--source", source, "--audio", wav, "--out", out, "--models", test_models, "--fps", 10,
-            "--steps", 2]
+            "--steps", 2, "--generator", test_models / "playmate" / "playmate_random_init.safetensors"]
     assert cli.main([str(a) for a in argv]) == 0, capsys.readouterr().err
     assert out.is_file()
     after_cli = dict(models.MODELS.loads)
