@@ -13,7 +13,7 @@ from playmate.motion.types import Motion
 
 @pytest.fixture(scope="module")
 def two_faces(test_models, astronaut):
-    lp = models.load_liveportrait(test_models / "liveportrait", precision="bf16")  # exactness is not at stake
+    lp = models.load_liveportrait(test_models / "liveportrait", precision="auto")  # bf16 where native (exactness is not at stake)
     picture = np.ascontiguousarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))  # 512x1024
     detector = models.face_detector(test_models / "mediapipe")
     crops, count = pipeline.crop_source(picture, detector, face_index="all", order="left-to-right")
