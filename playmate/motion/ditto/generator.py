@@ -139,16 +139,17 @@ class DittoGenerator:
         w_a = guidance(cfg_audio, self.defaults.cfg_audio, "cfg_audio")
         w_e = guidance(cfg_emotion, self.defaults.cfg_emotion, "cfg_emotion")
         seed = check_seed(seed)
+        if steps is None and options and "sampling_timesteps" in options:
+            steps = options["sampling_timesteps"]
+        steps = check_steps(steps, self.defaults, self.name)
         if source is None:
-            raise InputError("The Ditto generator needs the source face (its kp_info): connect a source image.")
+            raise InputError("The Ditto generator needs the source face (its kp_info): connect a source image "
+                             "(CLI: --source).")
         n_out = num_frames(audio.shape[0], SAMPLE_RATE, fps)
         if n_out < 1:
             raise InputError("The audio (%d samples) is shorter than one frame at %g fps: use a longer clip."
                              % (audio.shape[0], fps))
         src = source_from_kp_info(source)
-        if steps is None and options and "sampling_timesteps" in options:
-            steps = options["sampling_timesteps"]
-        steps = check_steps(steps, self.defaults, self.name)
         kw = self.options({**(options or {}), "sampling_timesteps": steps})
         feats = self.features(audio)
         n = feats.shape[0]
