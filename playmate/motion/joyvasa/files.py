@@ -182,6 +182,37 @@ def _first_existing(candidates):
     return next((c for c in candidates if c.is_file()), None)
 
 
+def _candidates(path_or_folder):
+    """(generator candidates, template candidates) for a folder, the ``.pt`` or the template path."""
+    path = Path(path_or_folder).expanduser()
+    if path.suffix == ".pkl":  # the template's path: look for the generator around it
+        folder = path.parent
+        return ([folder / GENERATOR_NAME, folder / "motion_generator" / GENERATOR_NAME,
+                 folder.parent / "motion_generator" / GENERATOR_NAME], [path])
+    if path.suffix == ".pt" or path.is_file():
+        folder = path.parent
+        return ([path], [folder / TEMPLATE_NAME, folder / "motion_template" / TEMPLATE_NAME,
+                         folder.parent / "motion_template" / TEMPLATE_NAME])
+    return ([path / GENERATOR_NAME, path / "motion_generator" / GENERATOR_NAME],
+            [path / TEMPLATE_NAME, path / "motion_template" / TEMPLATE_NAME])
+
+
+def missing_files(path_or_folder):
+    """[(path, remote)] of the release files :func:`locate_and_read` would have to download."""
+    path = Path(path_or_folder).expanduser()
+    if path.suffix == ".safetensors":
+        return [] if path.is_file() else [(path, None)]
+    generator_candidates, template_candidates = _candidates(path)
+    if _first_existing(c.with_suffix(".safetensors") for c in generator_candidates) is not None:
+        return []  # a conversion (its freshness is checked when it is read)
+    out = []
+    if _first_existing(generator_candidates) is None:
+        out.append((generator_candidates[0], GENERATOR_REMOTE))
+    if _first_existing(template_candidates) is None:
+        out.append((template_candidates[0], TEMPLATE_REMOTE))
+    return out
+
+
 def locate_and_read(path_or_folder):
     """Find the release files (folder, HF sub-folder layout, or a file path), download what is
     missing, read them, and convert them once to safetensors.  Returns :class:`JoyVASAFiles`."""
@@ -191,20 +222,7 @@ def locate_and_read(path_or_folder):
             raise ModelFileError("The converted JoyVASA generator '%s' does not exist: pass the folder "
                                  "holding %s and %s instead." % (path, GENERATOR_NAME, TEMPLATE_NAME))
         return read_converted(path)
-    if path.suffix == ".pkl":  # the template's path: look for the generator around it
-        folder = path.parent
-        generator_candidates = [folder / GENERATOR_NAME, folder / "motion_generator" / GENERATOR_NAME,
-                                folder.parent / "motion_generator" / GENERATOR_NAME]
-        template_candidates = [path]
-    elif path.suffix == ".pt" or path.is_file():
-        folder = path.parent
-        generator_candidates = [path]
-        template_candidates = [folder / TEMPLATE_NAME, folder / "motion_template" / TEMPLATE_NAME,
-                               folder.parent / "motion_template" / TEMPLATE_NAME]
-    else:
-        folder = path
-        generator_candidates = [folder / GENERATOR_NAME, folder / "motion_generator" / GENERATOR_NAME]
-        template_candidates = [folder / TEMPLATE_NAME, folder / "motion_template" / TEMPLATE_NAME]
+    generator_candidates, template_candidates = _candidates(path)
     generator = _first_existing(generator_candidates)
     template = _first_existing(template_candidates)
     converted_candidates = [c.with_suffix(".safetensors") for c in generator_candidates]
