@@ -12,7 +12,6 @@ real files for the encoder's time.  Rows: single-weight guidance (w_a = w_e, the
 denoiser calls per step) and nested guidance (w_e != w_a: 3 calls per step).
 """
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.motion_joyvasa import _sync, bench_audio  # noqa: E402
+from bench.motion_joyvasa import _sync, bench_audio, motion_bench_parser  # noqa: E402
 from playmate.motion.ditto.generator import load_release  # noqa: E402
 
 
@@ -79,13 +78,8 @@ def bench_ditto(seconds_of_audio=12.0, *, weights=None, steps=None, device="cpu"
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=12.0)
-    ap.add_argument("--steps", type=int, default=None, help="default: the cfg's sampling_timesteps (50)")
-    ap.add_argument("--weights", default=None, help="Ditto release folder (default: synthetic, release sizes)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=1)
-    args = ap.parse_args(argv)
+    args = motion_bench_parser(__doc__, steps_help="default: the cfg's sampling_timesteps (50)",
+                               weights_help="Ditto release folder (default: synthetic, release sizes)").parse_args(argv)
     bench_ditto(args.seconds, weights=args.weights, steps=args.steps, device=args.device, repeats=args.repeats)
     return 0
 

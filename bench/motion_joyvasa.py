@@ -50,6 +50,17 @@ def synthetic_weights(folder):
     return folder
 
 
+def motion_bench_parser(doc, steps_help, weights_help):
+    """The options every motion benchmark takes: --seconds --steps --weights --device --repeats."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--steps", type=int, default=None, help=steps_help)
+    ap.add_argument("--weights", default=None, help=weights_help)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1)
+    return ap
+
+
 def bench_joyvasa(seconds_of_audio=12.0, *, weights=None, steps=None, cfg_audio=2.8, device="cpu",
                   repeats=1, seed=0, out=sys.stdout, generator=None):
     """Time ``generate`` on ``seconds_of_audio`` of audio; print one row and return the numbers.
@@ -105,13 +116,9 @@ def bench_joyvasa(seconds_of_audio=12.0, *, weights=None, steps=None, cfg_audio=
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=12.0)
-    ap.add_argument("--steps", type=int, default=None, help="default: the file's 50")
+    ap = motion_bench_parser(__doc__, steps_help="default: the file's 50",
+                             weights_help="JoyVASA folder (default: synthetic weights)")
     ap.add_argument("--cfg", type=float, default=2.8)
-    ap.add_argument("--weights", default=None, help="JoyVASA folder (default: synthetic weights)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args(argv)
     bench_joyvasa(args.seconds, weights=args.weights, steps=args.steps, cfg_audio=args.cfg,
                   device=args.device, repeats=args.repeats)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import InputError, ModelFileError
-from .models import FOLDERS
+from .models import FOLDERS, HoldsModel
 
 SAMPLE_RATE = 16000
 FEATURE_HOP = 320           # samples per encoder frame (50 Hz at 16 kHz)
@@ -272,7 +272,7 @@ def audio_clip(waveform, sample_rate, fps=25.0, encoder=None, encoder_output=Non
 
 
 # ---------------------------------------------------------------- encoder
-class AudioEncoder:
+class AudioEncoder(HoldsModel):
     """A transformers ``Wav2Vec2Model`` (frozen, eval) turned into per-video-frame features.
 
     ``encode`` runs long audio in chunks (``chunk_s`` seconds plus ``context_s`` of context on
@@ -294,14 +294,6 @@ class AudioEncoder:
     @property
     def dim(self):
         return int(self.model.config.hidden_size)
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self):
-        return next(self.model.parameters()).dtype
 
     def to(self, device=None, dtype=None):
         self.model.to(device=device, dtype=dtype)

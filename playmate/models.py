@@ -84,6 +84,18 @@ FOLDERS = {
 }
 
 
+class HoldsModel:
+    """For wrappers of one ``torch.nn.Module`` in ``self.model``: the device and dtype its weights are on."""
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self):
+        return next(self.model.parameters()).dtype
+
+
 def models_dir(path=None):
     """The models folder: the argument, else $PLAYMATE_MODELS, else ./models."""
     return Path(path or os.environ.get("PLAYMATE_MODELS") or "models")

@@ -103,8 +103,9 @@ def fp32_frames(lp, test_models, astronaut):
 HALF_BOUNDS = {"fp16": (0.08, 2e-3), "bf16": (0.4, 1.5e-2)}
 
 
-@pytest.mark.emulated
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+@pytest.mark.parametrize("precision", [
+    pytest.param("fp16", marks=pytest.mark.emulated),          # a CPU always emulates float16 convolutions
+    pytest.param("bf16", marks=() if models.cpu_has_bf16() else pytest.mark.emulated)])   # native on AVX512-BF16
 def test_source_to_render_in_half_precision_on_cpu(lp, astronaut, fp32_frames, precision, monkeypatch):
     """The half-precision path end to end (source features, keypoints, warping, decoder) on the CPU.
     fp16 normally runs as bf16 on a CPU; here it runs in float16 for real, the GPU's dtype path."""

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, ModelFileError
+from ..models import HoldsModel
 from ..safeio import ModelConfig, load_model_file, save_model_file
 from .dit import EMOTIONS
 
@@ -136,7 +137,7 @@ def _prompt(text):
 
 
 # ------------------------------------------------------- sentence encoder
-class SentenceEncoder:
+class SentenceEncoder(HoldsModel):
     """A transformers sentence model used like sentence-transformers' all-MiniLM-L6-v2:
     mean of the last hidden states over the attention mask, then L2 normalisation."""
 
@@ -149,10 +150,6 @@ class SentenceEncoder:
     @property
     def dim(self):
         return int(self.model.config.hidden_size)
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
 
     def to(self, device):
         self.model.to(device)

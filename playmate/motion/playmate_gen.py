@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError, ModelFileError
+from ..models import HoldsModel
 from ..safeio import atomic_path
 from .diffusion import cosine_alpha_bar, ddim_sample
 from .dit import PlaymateConfig, PlaymateDiT
@@ -200,7 +201,7 @@ def _frames_to_model(x, n_model, fps_ratio):
 
 
 # -------------------------------------------------------------- generator
-class PlaymateGenerator:
+class PlaymateGenerator(HoldsModel):
     """Speech audio (+ source face kp_info, emotion) -> MOTION, with the Playmate denoiser."""
 
     name = "playmate"
@@ -234,14 +235,6 @@ class PlaymateGenerator:
     @property
     def label(self):
         return self.meta.get("label", "trained")
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self):
-        return next(self.model.parameters()).dtype
 
     # ---------------------------------------------------------- generate
     @torch.inference_mode()

@@ -64,3 +64,13 @@ def stored_draws(draws):
             raise ValueError("noise: a draw has %d values, expected shape %s." % (z.numel(), tuple(shape)))
         return z.reshape(shape)
     return draw
+
+
+def report(rows, format_table, format_summary, label):
+    """Print the table, the summary and one verdict line ``<label>: N arrays compared, all ok`` (or
+    ``K FAILED``); the exit status: 1 when any row failed."""
+    print(format_table(rows))
+    print(format_summary(rows))
+    failed = [r for r in rows if not r.ok]
+    print("%s: %d arrays compared, %s" % (label, len(rows), "all ok" if not failed else "%d FAILED" % len(failed)))
+    return 1 if failed else 0

@@ -50,7 +50,7 @@ from ..motion.ditto.generator import DittoGenerator
 from ..motion.ditto.hubert import CHUNK_SAMPLES, num_frames as num_feature_frames, online_features, wav2feat
 from ..motion.ditto.motion import to_motion
 from ..motion.ditto.sampler import Plan, Sampler, alphas_cumprod, guided_x0, predicted_noise
-from .common import golden_dir, load_golden_weights, stored_draws
+from .common import golden_dir, load_golden_weights, report, stored_draws
 
 LMDM_KEY = "ditto_pytorch/models/" + LMDM_NAME
 STITCH_NAME = "stitch_network.pth"
@@ -386,11 +386,7 @@ def main(argv=None):
     except PlaymateError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
-    print(format_table(rows))
-    print(format_summary(rows))
-    failed = [r for r in rows if not r.ok]
-    print("ditto parity: %d arrays compared, %s" % (len(rows), "all ok" if not failed else "%d FAILED" % len(failed)))
-    return 1 if failed else 0
+    return report(rows, format_table, format_summary, "ditto parity")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from ..liveportrait import keypoints as kpm
 from ..liveportrait.convert import convert_folder, safetensors_state
 from ..liveportrait.loader import FILE_NETWORKS, STITCHING_GROUPS, load_liveportrait
 from ..safeio import atomic_path
-from .common import golden_dir, load_golden_weights, load_manifest
+from .common import golden_dir, load_golden_weights, load_manifest, report
 
 STAGES = OrderedDict([("a", "F"), ("b", "M"), ("c", "rotations"), ("d", "transform_keypoint"),
                       ("e", "stitching/retargeting"), ("f", "W"), ("g", "G"), ("h", "warp_decode")])
@@ -328,11 +328,7 @@ def main(argv=None):
     except PlaymateError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
-    print(format_table(rows))
-    print(format_summary(rows))
-    failed = [r for r in rows if not r.ok]
-    print("%d arrays compared, %d failed" % (len(rows), len(failed)))
-    return 1 if failed else 0
+    return report(rows, format_table, format_summary, "liveportrait parity")
 
 
 def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None, rule="own"):

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..motion.dit import EMOTIONS
 from ..motion.emotion_space import (EMOTION_DESCRIPTIONS, EmotionSpace, EmotionSpaceConfig, load_sentence_encoder,
                                     save_emotion_space)
-from .loop import add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
+from .loop import add_data_args, add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
 
 SPACE_FILE = "emotion_space.safetensors"
 
@@ -241,12 +241,12 @@ def train_emotion_space(opts, text_encoder=None, log=print):
 def add_cli(sub):
     """Register the ``emotion-space`` sub-command on an argparse sub-parsers object."""
     p = sub.add_parser("emotion-space", help="train the emotion embedding space (labels, text, audio)")
-    p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) written by prepare (labelled clips)")
-    p.add_argument("--out", required=True, help="run folder (emotion_space.safetensors, log.jsonl)")
+    add_data_args(p, "dataset folder(s) written by prepare (labelled clips)",
+                  "run folder (emotion_space.safetensors, log.jsonl)",
+                  "full, tiny or a JSON file of EmotionSpaceConfig fields")
     p.add_argument("--texts", default=None, help="CSV 'clip,text': descriptions of individual clips")
     p.add_argument("--descriptions", default=None, help="CSV 'emotion,text': replaces the built-in descriptions "
                    "of the emotions it names (used for clips without texts)")
-    p.add_argument("--config", default="full", help="full, tiny or a JSON file of EmotionSpaceConfig fields")
     p.add_argument("--text-encoder", default=None, help="sentence model name or folder (all-MiniLM-L6-v2)")
     p.add_argument("--models", default=None, help="models folder (text_encoders/ inside)")
     add_optimizer_args(p, steps=3000, warmup=100)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..motion.diffusion import cosine_alpha_bar, q_sample
 from ..motion.lip_guidance import LIP_DIMS, LipClassifierConfig, LipSyncClassifier, save_lip_classifier
-from .loop import add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
+from .loop import add_data_args, add_optimizer_args, add_run_args, cli_options, options_info, read_config, run, start
 
 CLASSIFIER_FILE = "lip_classifier.safetensors"
 
@@ -177,10 +177,9 @@ def train_lip_classifier(opts, log=print):
 def add_cli(sub):
     """Register the ``lip-classifier`` sub-command on an argparse sub-parsers object."""
     p = sub.add_parser("lip-classifier", help="train the lip-sync classifier used by lip guidance")
-    p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) written by prepare")
-    p.add_argument("--out", required=True, help="run folder (lip_classifier.safetensors, log.jsonl)")
+    add_data_args(p, "dataset folder(s) written by prepare", "run folder (lip_classifier.safetensors, log.jsonl)",
+                  "full, tiny or a JSON file of LipClassifierConfig fields")
     p.add_argument("--generator", default=None, help="the generator to guide (its normalisation is used)")
-    p.add_argument("--config", default="full", help="full, tiny or a JSON file of LipClassifierConfig fields")
     add_optimizer_args(p, steps=20000, warmup=200)
     p.add_argument("--window", type=int, default=32, help="frames per training window")
     p.add_argument("--min-shift", type=int, default=4, help="smallest audio shift (frames) of a negative pair")

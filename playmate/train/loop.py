@@ -84,6 +84,13 @@ def run(model, optimizer, opts, step_loss, out, say, what, shown=None):
     model.eval()
 
 
+def add_data_args(parser, data_help, out_help, config_help):
+    """--data (dataset folders), --out (the run folder) and --config of a training sub-command."""
+    parser.add_argument("--data", nargs="+", required=True, help=data_help)
+    parser.add_argument("--out", required=True, help=out_help)
+    parser.add_argument("--config", default="full", help=config_help)
+
+
 def add_optimizer_args(parser, steps, warmup):
     """--steps, --batch-size, --lr, --weight-decay and --warmup of a training sub-command."""
     parser.add_argument("--steps", type=int, default=steps)
