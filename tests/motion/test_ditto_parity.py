@@ -4,13 +4,10 @@ The mistakes are injected into the real stage functions (monkeypatch) and the sa
 the parity command prints must then report a failure.
 """
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN
 from playmate.motion.ditto import emotion as demo
 from playmate.motion.ditto import network, windows
 from playmate.parity import ditto as parity
@@ -18,10 +15,7 @@ from playmate.motion.ditto.checkpoint import load_lmdm
 from playmate.motion.ditto.config import read_config
 from playmate.motion.ditto.generator import DittoGenerator
 
-DITTO = GOLDEN / "ditto"
-pytestmark = [pytest.mark.usefixtures("one_thread"),
-              pytest.mark.skipif(not (DITTO / "manifest.json").is_file() and not os.environ.get("CI"),
-                                 reason="golden data %s absent" % DITTO)]
+pytestmark = [pytest.mark.usefixtures("one_thread", "golden_dir")]
 
 
 @pytest.fixture(scope="module")
