@@ -1,4 +1,4 @@
-"""Playmate (all-in-one): IMAGE + AUDIO + emotion -> IMAGE + AUDIO + fps, for beginners.
+"""Playmate All-In-One: IMAGE + AUDIO + emotion -> IMAGE + AUDIO + fps, for beginners.
 
 It runs exactly the node chain Load LivePortrait -> Source Face -> Audio Features ->
 Sample Motion -> Render, so both give the same frames for the same seed.
@@ -18,7 +18,7 @@ class Playmate:
     DESCRIPTION = ("One node from a portrait and speech to a talking-head video: finds the face, samples motion "
                    "from the audio with the chosen emotion, renders and pastes back. Outputs frames, the audio "
                    "fitted to them and the fps for Create Video / Video Combine.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/All-In-One"
     FUNCTION = "animate"
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
@@ -61,4 +61,4 @@ class Playmate:
 
 
 NODE_CLASS_MAPPINGS = {"Playmate": Playmate}
-NODE_DISPLAY_NAME_MAPPINGS = {"Playmate": "Playmate (all-in-one)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"Playmate": "Playmate All-In-One"}

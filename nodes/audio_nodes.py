@@ -7,7 +7,7 @@ class PlaymateAudioFeatures:
     DESCRIPTION = ("Prepares speech for motion sampling: mono 16 kHz audio and, when an audio encoder (ours or "
                    "core Audio Encoder Encode output) is connected, Wav2Vec2 features at the video frame rate. "
                    "Frame count = round(duration x fps).")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Audio"
     FUNCTION = "prepare"
     RETURN_TYPES = ("PLAYMATE_AUDIO_FEATURES", "INT", "FLOAT")
     RETURN_NAMES = ("audio_features", "frames", "fps")
@@ -33,4 +33,4 @@ class PlaymateAudioFeatures:
 
 
 NODE_CLASS_MAPPINGS = {"PlaymateAudioFeatures": PlaymateAudioFeatures}
-NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateAudioFeatures": "Audio Features (Playmate)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateAudioFeatures": "Playmate Audio Features"}

@@ -41,7 +41,7 @@ class PlaymateRender:
     DESCRIPTION = ("Renders the source face with a MOTION (LivePortrait warping + decoder), batch by batch with "
                    "progress and preview. Outputs 512x512 face frames (or pasted into the full picture), the "
                    "audio fitted to the frames and the fps: wire them into Create Video or Video Combine.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "render"
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
@@ -70,7 +70,7 @@ class PlaymateRender:
 class PlaymateRenderToVideo:
     DESCRIPTION = ("Renders straight into an h264 + aac mp4 in the output folder, streaming frame batches to the "
                    "encoder: memory stays flat however long the audio (use it for long clips).")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "render"
     OUTPUT_NODE = True
     RETURN_TYPES = ("STRING",)
@@ -99,5 +99,5 @@ class PlaymateRenderToVideo:
 
 
 NODE_CLASS_MAPPINGS = {"PlaymateRender": PlaymateRender, "PlaymateRenderToVideo": PlaymateRenderToVideo}
-NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateRender": "Render (Playmate)",
-                              "PlaymateRenderToVideo": "Render To Video File (Playmate)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateRender": "Playmate Render",
+                              "PlaymateRenderToVideo": "Playmate Render To Video File"}

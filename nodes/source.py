@@ -25,7 +25,7 @@ def image_batch(image, name):
 class PlaymateSource:
     DESCRIPTION = ("Finds the face in the image, crops it the LivePortrait way and extracts everything the "
                    "renderer needs from it once: appearance volume, keypoints, eye and lip openness.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Face"
     FUNCTION = "prepare"
     RETURN_TYPES = ("PLAYMATE_SOURCE", "IMAGE", "INT")
     RETURN_NAMES = ("source", "crop", "faces_found")
@@ -59,7 +59,7 @@ class PlaymateSource:
 class PlaymatePasteBack:
     DESCRIPTION = ("Puts rendered 512x512 face crops back into the full-resolution source picture with a "
                    "feathered face-shaped mask (or your MASK). Outputs the frames and the mask used.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "paste"
     RETURN_TYPES = ("IMAGE", "MASK")
     RETURN_NAMES = ("images", "mask")
@@ -85,4 +85,4 @@ class PlaymatePasteBack:
 
 
 NODE_CLASS_MAPPINGS = {"PlaymateSource": PlaymateSource, "PlaymatePasteBack": PlaymatePasteBack}
-NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateSource": "Source Face (Playmate)", "PlaymatePasteBack": "Paste Back (Playmate)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateSource": "Playmate Source Face", "PlaymatePasteBack": "Playmate Paste Back"}

@@ -20,7 +20,7 @@ class PlaymateEditPortraitVideo:
                    "video takes the expression change of motion frame i (relative to the motion's reference "
                    "frame) on top of its own, keeps its own head pose unless head_rotation is on, and is pasted "
                    "back into the full frame. The output is as long as the shorter of the video and the motion.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "edit"
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
