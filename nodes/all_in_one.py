@@ -8,6 +8,7 @@ from playmate.audio import DEFAULT_ENCODER
 from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY
 
 from .audio_nodes import PlaymateAudioFeatures
+from .inputs import image_frames, required_audio
 from .loaders import PRECISIONS, PlaymateLoadAudioEncoder, PlaymateLoadLivePortrait, PlaymateLoadMotionGenerator
 from .motion_nodes import PlaymateSampleMotion
 from .render import PlaymateRender
@@ -47,6 +48,10 @@ class Playmate:
 
     def animate(self, image, audio, generator, emotion, intensity, cfg_audio, cfg_emotion, steps, seed, pose_mode,
                 fps, paste_back, precision, face_index=0):
+        node = "Playmate All-In-One"  # cheap input checks before any model loads
+        image_frames(image, node, "image", "connect a portrait (Load Image)")
+        required_audio(audio, node, "audio", "connect the speech from Load Audio instead (a video's audio only when "
+                       "it has sound)")
         (lp,) = PlaymateLoadLivePortrait().load(precision)
         (gen,) = PlaymateLoadMotionGenerator().load(generator)
         encoder = None

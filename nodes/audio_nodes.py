@@ -2,6 +2,8 @@
 
 from playmate.audio import audio_clip
 
+from .inputs import required_audio
+
 
 class PlaymateAudioFeatures:
     DESCRIPTION = ("Prepares speech for motion sampling: mono 16 kHz audio and, when an audio encoder (ours or "
@@ -26,6 +28,8 @@ class PlaymateAudioFeatures:
         }}
 
     def prepare(self, audio, fps, audio_encoder=None, encoder_output=None):
+        required_audio(audio, "Playmate Audio Features", "audio",
+                       "connect the speech from Load Audio instead (a video's audio only when it has sound)")
         encoder = audio_encoder.use() if audio_encoder is not None and encoder_output is None else None
         clip = audio_clip(audio["waveform"][0], audio["sample_rate"], fps=fps, encoder=encoder,
                           encoder_output=encoder_output)

@@ -16,6 +16,7 @@ from playmate.errors import InputError
 from playmate.motion.emotion import EmotionSchedule
 
 from . import comfy_bridge as cb
+from .inputs import required_audio
 from .motion_nodes import PlaymateSampleMotion, sample_motion
 
 ZERO_SHOT = "zero-shot (no file)"
@@ -138,6 +139,8 @@ class PlaymateEmotionFromAudio(_EmotionNode):
 
     def estimate(self, reference_audio, audio_encoder, emotion_space, temperature):
         from playmate.audio import comfy_audio_to_mono16k
+        required_audio(reference_audio, "Playmate Emotion From Audio", "reference_audio",
+                       "connect a speech clip with the wanted mood (e.g. Load Audio)")
         if emotion_space == NO_FILES:
             raise InputError("No emotion space in models/playmate_emotion: train one with `python -m playmate.train "
                              "emotion-space` (emotion from audio needs trained heads).")

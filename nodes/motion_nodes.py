@@ -87,7 +87,8 @@ class PlaymateMotionFromVideo:
 
     def extract(self, liveportrait, images, fps, face_index):
         from .source import detector
-        frames = image_batch(images, "images")
+        frames = image_batch(images, "Playmate Motion From Video", "images",
+                             "connect the driving video's frames (Load Video -> Get Video Components)")
         progress = cb.Progress(len(frames))
         motion = motion_from_video(liveportrait.use(), frames, detector(), fps=fps, face_index=face_index,
                                    progress=progress, check_interrupt=cb.check_interrupt)
