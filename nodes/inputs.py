@@ -23,7 +23,7 @@ def _audio_problem(audio):
     if not isinstance(waveform, torch.Tensor) or waveform.dim() not in (2, 3):
         return "has a waveform of shape %s, not [batch, channels, samples]" % (tuple(getattr(waveform, "shape", ())),)
     if waveform.numel() == 0:
-        return "has no audio samples (waveform shape %s)" % (tuple(waveform.shape),)
+        return "has no samples (waveform shape %s)" % (tuple(waveform.shape),)
     return None
 
 
@@ -51,7 +51,7 @@ def image_frames(image, node, name, fix, min_frames=1):
                    % (image.shape[0], tuple(image.shape[1:])) if image.dim() == 4
                    else "has shape %s, not an IMAGE batch [frames, height, width, 3]" % (tuple(image.shape),))
         if image.dim() == 4 and image.shape[0] == 0:
-            problem = ("has no frames (shape %s, as Get Video Components gives for a video without frames)"
+            problem = ("is empty: no frames (shape %s, as Get Video Components gives for a video without frames)"
                        % (tuple(image.shape),))
     elif image.shape[0] < min_frames:
         problem = "has %d frame(s); this node needs at least %d" % (image.shape[0], min_frames)

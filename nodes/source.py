@@ -46,7 +46,7 @@ class PlaymateSource:
 
     def prepare(self, liveportrait, image, face_index, face_order, crop_scale, crop_shift_x, crop_shift_y):
         picture = image_batch(image, "Playmate Source Face", "image",
-                              "connect a portrait (Load Image, or a video's frames: the first one is used)")[0]
+                              "connect an image (Load Image, or a video's frames: the first one is used)")[0]
         crop, faces = pipeline.crop_source(picture, detector(), face_index=face_index, order=face_order,
                                            scale=crop_scale, vx=crop_shift_x, vy=crop_shift_y, name="image")
         source = pipeline.prepare_source(liveportrait.use(), picture, crop)

@@ -60,11 +60,11 @@ class PlaymateEditPortraitVideo:
         audio = optional_audio(audio, node, "audio")
         n = min(len(frames), motion.num_frames)
         if n < len(frames) or n < motion.num_frames:
-            note = ("Playmate Edit Portrait Video: the video has %d frames and the motion %d; the output has %d."
-                    % (len(frames), motion.num_frames, n))
+            note = ("%s: the video has %d frames and the motion %d; the output has %d."
+                    % (node, len(frames), motion.num_frames, n))
             log.warning(note)
         else:
-            note = "Playmate Edit Portrait Video: %d frames." % n
+            note = "%s: %d frames." % (node, n)
         frames = frames[:n]  # frames past the motion's end are never rendered: do not track them either
         crops = face.crop_video(frames, detector(), fps=motion.fps, face_index=face_index, order=face_order,
                                 scale=crop_scale, vx=crop_shift_x, vy=crop_shift_y, name="images")

@@ -144,7 +144,7 @@ def test_audio_features_without_sound_says_what_to_connect():
     message = _one_line_error("PlaymateAudioFeatures", dict(audio=NO_AUDIO, fps=25.0), "audio", "Load Audio")
     assert "video without sound" in message
     message = _one_line_error("PlaymateAudioFeatures", dict(audio=EMPTY_AUDIO, fps=25.0), "audio", "Load Audio")
-    assert "no audio samples" in message and "(1, 2, 0)" in message
+    assert "no samples" in message and "(1, 2, 0)" in message
     message = _one_line_error("PlaymateAudioFeatures", dict(audio=torch.zeros(1, 1, 10), fps=25.0), "audio",
                               "Load Audio")
     assert "Tensor, not an AUDIO value" in message
@@ -169,7 +169,7 @@ def test_nodes_that_need_frames_say_so_for_a_video_without_frames():
     (lp,) = call("PlaymateLoadLivePortrait", precision="fp32")   # a handle: nothing loads before the checks
     crop = dict(face_index=0, face_order="largest", crop_scale=2.3, crop_shift_x=0.0, crop_shift_y=-0.125)
     message = _one_line_error("PlaymateSource", dict(crop, liveportrait=lp, image=NO_FRAMES), "image", "Load Image")
-    assert "has no frames" in message and "(0, 3, 0, 0)" in message
+    assert "empty: no frames" in message and "(0, 3, 0, 0)" in message
     _one_line_error("PlaymateSource", dict(crop, liveportrait=lp, image=None), "image", "Load Image")
     _one_line_error("PlaymateMotionFromVideo", dict(liveportrait=lp, images=NO_FRAMES, fps=25.0, face_index=0),
                     "images", "Get Video Components")
