@@ -46,13 +46,11 @@ def image_frames(image, node, name, fix, min_frames=1):
     """A core IMAGE batch [B,H,W,C] with at least ``min_frames`` frames, else one line naming the input."""
     if image is None or not isinstance(image, torch.Tensor):
         problem = "got %s, not an IMAGE batch" % ("nothing (None)" if image is None else type(image).__name__)
+    elif image.dim() == 4 and image.shape[0] == 0:
+        problem = ("is empty: no frames (shape %s, as Get Video Components gives for a video without frames)"
+                   % (tuple(image.shape),))
     elif image.dim() != 4 or image.shape[-1] not in (3, 4) or image.shape[1] == 0 or image.shape[2] == 0:
-        problem = ("has %d frames of shape %s, not an IMAGE batch [frames, height, width, 3]"
-                   % (image.shape[0], tuple(image.shape[1:])) if image.dim() == 4
-                   else "has shape %s, not an IMAGE batch [frames, height, width, 3]" % (tuple(image.shape),))
-        if image.dim() == 4 and image.shape[0] == 0:
-            problem = ("is empty: no frames (shape %s, as Get Video Components gives for a video without frames)"
-                       % (tuple(image.shape),))
+        problem = "has shape %s, not an IMAGE batch [frames, height, width, 3]" % (tuple(image.shape),)
     elif image.shape[0] < min_frames:
         problem = "has %d frame(s); this node needs at least %d" % (image.shape[0], min_frames)
     else:
