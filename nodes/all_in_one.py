@@ -1,4 +1,4 @@
-"""Playmate (all-in-one): IMAGE + AUDIO + emotion -> IMAGE + AUDIO + fps, for beginners.
+"""Playmate All-In-One: IMAGE + AUDIO + emotion -> IMAGE + AUDIO + fps, for beginners.
 
 It runs exactly the node chain Load LivePortrait -> Source Face -> Audio Features ->
 Sample Motion -> Render, so both give the same frames for the same seed.
@@ -8,6 +8,7 @@ from playmate.audio import DEFAULT_ENCODER
 from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY
 
 from .audio_nodes import PlaymateAudioFeatures
+from .inputs import image_frames, required_audio
 from .loaders import PRECISIONS, PlaymateLoadAudioEncoder, PlaymateLoadLivePortrait, PlaymateLoadMotionGenerator
 from .motion_nodes import PlaymateSampleMotion
 from .render import PlaymateRender
@@ -18,7 +19,7 @@ class Playmate:
     DESCRIPTION = ("One node from a portrait and speech to a talking-head video: finds the face, samples motion "
                    "from the audio with the chosen emotion, renders and pastes back. Outputs frames, the audio "
                    "fitted to them and the fps for Create Video / Video Combine.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/All-In-One"
     FUNCTION = "animate"
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
@@ -47,6 +48,10 @@ class Playmate:
 
     def animate(self, image, audio, generator, emotion, intensity, cfg_audio, cfg_emotion, steps, seed, pose_mode,
                 fps, paste_back, precision, face_index=0):
+        node = "Playmate All-In-One"  # cheap input checks before any model loads
+        image_frames(image, node, "image", "connect a portrait (Load Image)")
+        required_audio(audio, node, "audio", "connect the speech from Load Audio instead (a video's audio only when "
+                       "it has sound)")
         (lp,) = PlaymateLoadLivePortrait().load(precision)
         (gen,) = PlaymateLoadMotionGenerator().load(generator)
         encoder = None
@@ -61,4 +66,4 @@ class Playmate:
 
 
 NODE_CLASS_MAPPINGS = {"Playmate": Playmate}
-NODE_DISPLAY_NAME_MAPPINGS = {"Playmate": "Playmate (all-in-one)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"Playmate": "Playmate All-In-One"}

@@ -2,12 +2,14 @@
 
 from playmate.audio import audio_clip
 
+from .inputs import required_audio
+
 
 class PlaymateAudioFeatures:
     DESCRIPTION = ("Prepares speech for motion sampling: mono 16 kHz audio and, when an audio encoder (ours or "
                    "core Audio Encoder Encode output) is connected, Wav2Vec2 features at the video frame rate. "
                    "Frame count = round(duration x fps).")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Audio"
     FUNCTION = "prepare"
     RETURN_TYPES = ("PLAYMATE_AUDIO_FEATURES", "INT", "FLOAT")
     RETURN_NAMES = ("audio_features", "frames", "fps")
@@ -26,6 +28,8 @@ class PlaymateAudioFeatures:
         }}
 
     def prepare(self, audio, fps, audio_encoder=None, encoder_output=None):
+        required_audio(audio, "Playmate Audio Features", "audio",
+                       "connect the speech from Load Audio instead (a video's audio only when it has sound)")
         encoder = audio_encoder.use() if audio_encoder is not None and encoder_output is None else None
         clip = audio_clip(audio["waveform"][0], audio["sample_rate"], fps=fps, encoder=encoder,
                           encoder_output=encoder_output)
@@ -33,4 +37,4 @@ class PlaymateAudioFeatures:
 
 
 NODE_CLASS_MAPPINGS = {"PlaymateAudioFeatures": PlaymateAudioFeatures}
-NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateAudioFeatures": "Audio Features (Playmate)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateAudioFeatures": "Playmate Audio Features"}

@@ -9,6 +9,8 @@ import json
 from playmate.motion import controls as ctl
 from playmate.motion.controls.smoothing import METHODS as SMOOTH_METHODS
 
+from .inputs import required_audio
+
 MOTION = "PLAYMATE_MOTION"
 SOURCE = "PLAYMATE_SOURCE"
 CATEGORY = "Playmate/Controls"
@@ -111,6 +113,8 @@ class PlaymateSilenceRelax(_Control):
                                             "speaking when the motion has no lip target yet."})}}
 
     def apply(self, motion, audio, threshold_db, hold, attack, release, mouth_expression, source=None):
+        required_audio(audio, "Playmate Close Mouth In Silence", "audio",
+                       "connect the speech the motion was made from (e.g. Load Audio)")
         _, lip_open = ctl.source_ratios(source)
         out, _ = ctl.silence_relax(motion, audio["waveform"], int(audio["sample_rate"]), threshold_db=threshold_db,
                                    hold=hold, attack=attack, release=release, open_ratio=lip_open,

@@ -16,6 +16,7 @@ from playmate.errors import InputError
 from playmate.motion.emotion import EmotionSchedule
 
 from . import comfy_bridge as cb
+from .inputs import required_audio
 from .motion_nodes import PlaymateSampleMotion, sample_motion
 
 ZERO_SHOT = "zero-shot (no file)"
@@ -71,7 +72,7 @@ class _EmotionNode:
 
 class PlaymateEmotionFromText(_EmotionNode):
     DESCRIPTION = ("Turns a text prompt ('a big happy grin', 'furious and shouting') into emotion weights over the "
-                   "8 MEAD emotions for the Advanced Sample Motion node. Zero-shot: cosine similarity of the prompt's "
+                   "8 MEAD emotions for the Sample Motion Advanced node. Zero-shot: cosine similarity of the prompt's "
                    "sentence embedding (all-MiniLM-L6-v2) to written descriptions of each emotion, softmax with the "
                    "temperature. With a trained emotion space file the prompt goes through its text head instead.")
 
@@ -123,7 +124,7 @@ class PlaymateEmotionSchedule:
 class PlaymateEmotionFromAudio(_EmotionNode):
     DESCRIPTION = ("Estimates the emotion of a reference clip (any speech recording with the wanted mood) with a "
                    "trained emotion space: its Wav2Vec2 features are pooled and compared with the 8 emotion anchors. "
-                   "Use the emotion in Advanced Sample Motion; the speech that drives the lips can be another clip.")
+                   "Use the emotion in Sample Motion Advanced; the speech that drives the lips can be another clip.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -138,6 +139,8 @@ class PlaymateEmotionFromAudio(_EmotionNode):
 
     def estimate(self, reference_audio, audio_encoder, emotion_space, temperature):
         from playmate.audio import comfy_audio_to_mono16k
+        required_audio(reference_audio, "Playmate Emotion From Audio", "reference_audio",
+                       "connect a speech clip with the wanted mood (e.g. Load Audio)")
         if emotion_space == NO_FILES:
             raise InputError("No emotion space in models/playmate_emotion: train one with `python -m playmate.train "
                              "emotion-space` (emotion from audio needs trained heads).")
@@ -151,7 +154,7 @@ class PlaymateSampleMotionAdvanced:
     DESCRIPTION = ("Sample Motion with extras: an emotion from Emotion From Text/Audio (overrides the "
                    "emotion list; intensity still applies) and lip-sync guidance by a lip classifier on the mouth "
                    "keypoints (scale 0 = exactly the plain sampler). Playmate generators only for these extras.")
-    CATEGORY = "Playmate/Emotion"
+    CATEGORY = "Playmate/Motion"
     FUNCTION = "sample"
     RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
     RETURN_NAMES = ("motion", "frames", "fps")
@@ -206,8 +209,8 @@ NODE_CLASS_MAPPINGS = {
     "PlaymateSampleMotionAdvanced": PlaymateSampleMotionAdvanced,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PlaymateEmotionFromText": "Emotion From Text (Playmate)",
-    "PlaymateEmotionFromAudio": "Emotion From Audio (Playmate)",
-    "PlaymateEmotionSchedule": "Emotion Schedule (Playmate)",
-    "PlaymateSampleMotionAdvanced": "Sample Motion Advanced (Playmate)",
+    "PlaymateEmotionFromText": "Playmate Emotion From Text",
+    "PlaymateEmotionFromAudio": "Playmate Emotion From Audio",
+    "PlaymateEmotionSchedule": "Playmate Emotion Schedule",
+    "PlaymateSampleMotionAdvanced": "Playmate Sample Motion Advanced",
 }

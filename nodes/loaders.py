@@ -138,7 +138,7 @@ NODE_CLASS_MAPPINGS = {
     "PlaymateLoadAudioEncoder": PlaymateLoadAudioEncoder,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PlaymateLoadLivePortrait": "Load LivePortrait (Playmate)",
-    "PlaymateLoadMotionGenerator": "Load Motion Generator (Playmate)",
-    "PlaymateLoadAudioEncoder": "Load Audio Encoder (Playmate)",
+    "PlaymateLoadLivePortrait": "Playmate Load LivePortrait",
+    "PlaymateLoadMotionGenerator": "Playmate Load Motion Generator",
+    "PlaymateLoadAudioEncoder": "Playmate Load Audio Encoder",
 }

@@ -18,7 +18,7 @@ class PlaymateSampleMotion:
                    "cfg_audio scales lip-sync guidance, cfg_emotion the emotion guidance (Ditto and Playmate; "
                    "JoyVASA has no emotion control and says so in the motion's info). With cfg_emotion = cfg_audio "
                    "Ditto samples exactly as its release; raise cfg_emotion above cfg_audio for a stronger emotion.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Motion"
     FUNCTION = "sample"
     RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
     RETURN_NAMES = ("motion", "frames", "fps")
@@ -70,7 +70,7 @@ def sample_motion(gen, source, audio_features, emotion, intensity, cfg_audio, cf
 class PlaymateMotionFromVideo:
     DESCRIPTION = ("Extracts motion from a driving video (an IMAGE batch): each frame's expression and head "
                    "pose, applied relative to the first frame (LivePortrait's video-driven mode).")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Motion"
     FUNCTION = "extract"
     RETURN_TYPES = ("PLAYMATE_MOTION", "INT")
     RETURN_NAMES = ("motion", "frames")
@@ -87,7 +87,8 @@ class PlaymateMotionFromVideo:
 
     def extract(self, liveportrait, images, fps, face_index):
         from .source import detector
-        frames = image_batch(images, "images")
+        frames = image_batch(images, "Playmate Motion From Video", "images",
+                             "connect the driving video's frames (Load Video -> Get Video Components)")
         progress = cb.Progress(len(frames))
         motion = motion_from_video(liveportrait.use(), frames, detector(), fps=fps, face_index=face_index,
                                    progress=progress, check_interrupt=cb.check_interrupt)
@@ -97,7 +98,7 @@ class PlaymateMotionFromVideo:
 
 class PlaymateSaveMotion:
     DESCRIPTION = "Saves a MOTION as .safetensors (tensors + JSON metadata, no pickle) in ComfyUI's output folder."
-    CATEGORY = "Playmate/IO"
+    CATEGORY = "Playmate/Motion"
     FUNCTION = "save"
     OUTPUT_NODE = True
     RETURN_TYPES = ("STRING",)
@@ -120,7 +121,7 @@ class PlaymateSaveMotion:
 
 class PlaymateLoadMotion:
     DESCRIPTION = "Loads a MOTION .safetensors file from ComfyUI's input folder (or output/playmate)."
-    CATEGORY = "Playmate/IO"
+    CATEGORY = "Playmate/Motion"
     FUNCTION = "load"
     RETURN_TYPES = ("PLAYMATE_MOTION", "INT", "FLOAT")
     RETURN_NAMES = ("motion", "frames", "fps")
@@ -146,8 +147,8 @@ NODE_CLASS_MAPPINGS = {
     "PlaymateLoadMotion": PlaymateLoadMotion,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PlaymateSampleMotion": "Sample Motion (Playmate)",
-    "PlaymateMotionFromVideo": "Motion From Video (Playmate)",
-    "PlaymateSaveMotion": "Save Motion (Playmate)",
-    "PlaymateLoadMotion": "Load Motion (Playmate)",
+    "PlaymateSampleMotion": "Playmate Sample Motion",
+    "PlaymateMotionFromVideo": "Playmate Motion From Video",
+    "PlaymateSaveMotion": "Playmate Save Motion",
+    "PlaymateLoadMotion": "Playmate Load Motion",
 }

@@ -7,25 +7,22 @@ from playmate import models, pipeline
 from playmate.face import DEFAULT_SCALE, DEFAULT_VX, DEFAULT_VY, FACE_ORDERS, paste_back
 
 from . import comfy_bridge as cb
+from .inputs import image_frames
 
 
 def detector():
     return models.face_detector(cb.folder_with("mediapipe", "face_landmarker.task"))
 
 
-def image_batch(image, name):
-    """ComfyUI IMAGE [B,H,W,C] -> list of float32 numpy [H,W,3] (checks the batch)."""
-    from playmate.errors import InputError
-    if image is None or image.dim() != 4 or image.shape[0] == 0:
-        raise InputError("%s is empty or not an IMAGE batch [B,H,W,C] (got %s): connect an image."
-                         % (name, None if image is None else tuple(image.shape)))
-    return [frame[..., :3].float().cpu().numpy() for frame in image]
+def image_batch(image, node, name, fix):
+    """ComfyUI IMAGE [B,H,W,C] -> list of float32 numpy [H,W,3] (checks the batch: see nodes.inputs)."""
+    return [frame[..., :3].float().cpu().numpy() for frame in image_frames(image, node, name, fix)]
 
 
 class PlaymateSource:
     DESCRIPTION = ("Finds the face in the image, crops it the LivePortrait way and extracts everything the "
                    "renderer needs from it once: appearance volume, keypoints, eye and lip openness.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Face"
     FUNCTION = "prepare"
     RETURN_TYPES = ("PLAYMATE_SOURCE", "IMAGE", "INT")
     RETURN_NAMES = ("source", "crop", "faces_found")
@@ -48,7 +45,8 @@ class PlaymateSource:
         }}
 
     def prepare(self, liveportrait, image, face_index, face_order, crop_scale, crop_shift_x, crop_shift_y):
-        picture = image_batch(image, "image")[0]
+        picture = image_batch(image, "Playmate Source Face", "image",
+                              "connect an image (Load Image, or a video's frames: the first one is used)")[0]
         crop, faces = pipeline.crop_source(picture, detector(), face_index=face_index, order=face_order,
                                            scale=crop_scale, vx=crop_shift_x, vy=crop_shift_y, name="image")
         source = pipeline.prepare_source(liveportrait.use(), picture, crop)
@@ -59,7 +57,7 @@ class PlaymateSource:
 class PlaymatePasteBack:
     DESCRIPTION = ("Puts rendered 512x512 face crops back into the full-resolution source picture with a "
                    "feathered face-shaped mask (or your MASK). Outputs the frames and the mask used.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "paste"
     RETURN_TYPES = ("IMAGE", "MASK")
     RETURN_NAMES = ("images", "mask")
@@ -76,13 +74,15 @@ class PlaymatePasteBack:
         }}
 
     def paste(self, source, images, mask=None, background=None):
-        frames = images[..., :3].float().cpu().numpy()
+        node = "Playmate Paste Back"
+        frames = np.stack(image_batch(images, node, "images", "connect the frames of Playmate Render (paste_back off)"))
         user_mask = None if mask is None else mask[0].float().cpu().numpy()
-        target = source.image if background is None else background[..., :3].float().cpu().numpy()
+        target = source.image if background is None else np.stack(image_batch(
+            background, node, "background", "connect the frames of another Paste Back, or disconnect it"))
         composite, used = paste_back(target, frames, source.crop, mask=user_mask)
         used = np.asarray(used, np.float32)
         return (torch.from_numpy(composite), torch.from_numpy(used.reshape((-1,) + used.shape[-2:])))
 
 
 NODE_CLASS_MAPPINGS = {"PlaymateSource": PlaymateSource, "PlaymatePasteBack": PlaymatePasteBack}
-NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateSource": "Source Face (Playmate)", "PlaymatePasteBack": "Paste Back (Playmate)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PlaymateSource": "Playmate Source Face", "PlaymatePasteBack": "Playmate Paste Back"}

@@ -9,6 +9,7 @@ from playmate import face
 from playmate.video_edit import edit_video
 
 from . import comfy_bridge as cb
+from .inputs import optional_audio
 from .render import fitted_audio
 from .source import PlaymateSource, detector, image_batch
 
@@ -20,7 +21,7 @@ class PlaymateEditPortraitVideo:
                    "video takes the expression change of motion frame i (relative to the motion's reference "
                    "frame) on top of its own, keeps its own head pose unless head_rotation is on, and is pasted "
                    "back into the full frame. The output is as long as the shorter of the video and the motion.")
-    CATEGORY = "Playmate"
+    CATEGORY = "Playmate/Render"
     FUNCTION = "edit"
     RETURN_TYPES = ("IMAGE", "AUDIO", "FLOAT")
     RETURN_NAMES = ("images", "audio", "fps")
@@ -48,19 +49,22 @@ class PlaymateEditPortraitVideo:
                            "Frames per batch: larger is faster on a GPU and uses more VRAM."}),
         }, "optional": {
             "audio": ("AUDIO", {"tooltip": "Sound to pass through (e.g. the video's), trimmed/padded to the "
-                                "output frames."}),
+                                "output frames, its channels kept. A video without sound gives no audio output."}),
         }}
 
     def edit(self, liveportrait, images, motion, face_index, face_order, crop_scale, crop_shift_x, crop_shift_y,
              head_rotation, stitching, batch_size, audio=None):
-        frames = image_batch(images, "images")
+        node = "Playmate Edit Portrait Video"
+        frames = image_batch(images, node, "images",
+                             "connect the portrait video's frames (Load Video -> Get Video Components)")
+        audio = optional_audio(audio, node, "audio")
         n = min(len(frames), motion.num_frames)
         if n < len(frames) or n < motion.num_frames:
-            note = ("Edit Portrait Video: the video has %d frames and the motion %d; the output has %d."
-                    % (len(frames), motion.num_frames, n))
+            note = ("%s: the video has %d frames and the motion %d; the output has %d."
+                    % (node, len(frames), motion.num_frames, n))
             log.warning(note)
         else:
-            note = "Edit Portrait Video: %d frames." % n
+            note = "%s: %d frames." % (node, n)
         frames = frames[:n]  # frames past the motion's end are never rendered: do not track them either
         crops = face.crop_video(frames, detector(), fps=motion.fps, face_index=face_index, order=face_order,
                                 scale=crop_scale, vx=crop_shift_x, vy=crop_shift_y, name="images")

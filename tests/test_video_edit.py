@@ -234,8 +234,8 @@ def test_node_gives_the_library_frames_and_reports_truncation(still_case, test_m
     result = getattr(cls(), cls.FUNCTION)(**kwargs)
     images, fitted, fps = result["result"]
     assert len(result["result"]) == len(cls.RETURN_TYPES)
-    assert result["ui"]["text"] == ["Edit Portrait Video: the video has 2 frames and the motion 1; the output "
-                                    "has 1."]
+    assert result["ui"]["text"] == ["Playmate Edit Portrait Video: the video has 2 frames and the motion 1; "
+                                    "the output has 1."]
     assert images.shape == (1,) + still_case["frames"].shape[1:] and images.dtype == torch.float32 and fps == FPS
     assert torch.equal(images, torch.from_numpy(still_case["batches"][0][1]))
     assert fitted["waveform"].shape[-1] == round(1 / FPS * 16000)

@@ -140,9 +140,10 @@ def test_ditto_through_the_nodes(comfy_env, image, audio):
     blinked, _ = call("PlaymateBlinks", motion=happy, rate_per_minute=30.0, duration=0.15, min_gap=0.05, seed=0,
                       depth=1.0, method="expression")
     assert blinked.num_frames == n
-    images, _, _ = call("PlaymateRender", liveportrait=lp, source=source, motion=blinked, stitching=True,
-                        paste_back=False, batch_size=8)
+    images, no_audio, _ = call("PlaymateRender", liveportrait=lp, source=source, motion=blinked, stitching=True,
+                               paste_back=False, batch_size=8)
     assert tuple(images.shape) == (n, 512, 512, 3) and bool(torch.isfinite(images).all())
+    assert no_audio is None  # no audio in, no audio out: Create Video writes no silent track
 
 
 def test_save_load_motion_paste_back_and_video_file(comfy_env, image, audio):
@@ -165,11 +166,22 @@ def test_save_load_motion_paste_back_and_video_file(comfy_env, image, audio):
     # the separate Paste Back node gives the frames the Render node pasted itself
     assert float((pasted - r["images"]).abs().max()) < 1e-5
 
+    # stereo in, stereo out (as core Save Video): left a 440 Hz tone, right the same at half level
+    sr = audio["sample_rate"]
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * torch.arange(audio["waveform"].shape[-1]) / sr)
+    stereo = {"waveform": torch.stack([tone, 0.5 * tone])[None].float(), "sample_rate": sr}
     (path,) = call("PlaymateRenderToVideo", liveportrait=r["lp"], source=r["source"], motion=motion,
-                   stitching=True, paste_back=True, batch_size=4, filename_prefix="playmate/video", audio=audio)
+                   stitching=True, paste_back=True, batch_size=4, filename_prefix="playmate/video", audio=stereo)
     frames, fps, audio_s, size = probe(path)
     assert frames == n and fps == pytest.approx(FPS) and size == (512, 512)
     assert abs(audio_s - n / FPS) <= 1024 / audio["sample_rate"] + 1e-3
+    import av
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.channels == 2 and stream.layout.name == "stereo"
+        decoded = np.concatenate([f.to_ndarray() for f in container.decode(stream)], axis=1)
+    left, right = np.sqrt((decoded.astype(np.float64) ** 2).mean(axis=1))
+    assert left > 0.1 and right / left == pytest.approx(0.5, abs=0.05)   # measured: 0.167, 0.498
 
 
 def test_motion_from_video(comfy_env):
@@ -286,3 +298,63 @@ def test_progress_preview_of_float_frames(monkeypatch):
     (value, total, (kind, image, size)), = updates
     assert (value, total, kind, size) == (1, 4, "JPEG", 512)
     assert np.array_equal(np.asarray(image), np.floor(frame * 255 + 0.5).astype(np.uint8))
+
+
+def test_render_progress_preview_and_interrupt(comfy_env, image, monkeypatch):
+    """Render moves ComfyUI's progress bar once per batch with a JPEG preview of the batch's last frame
+    as it is output (pasted into the photo); an interrupt (ComfyUI's progress hook raises it) stops
+    Render To Video File within that batch and leaves no file; without audio the mp4 has no audio track."""
+    import types
+    from nodes import comfy_bridge as cb
+    updates, stop = [], {"after": None}
+
+    class Interrupted(Exception):
+        pass
+
+    class ProgressBar:  # comfy.utils.ProgressBar's interface: __init__(total), update_absolute(value, total, preview)
+        def __init__(self, total):
+            self.total = total
+
+        def update_absolute(self, value, total=None, preview=None):
+            updates.append((value, total, preview))
+            if stop["after"] is not None and len(updates) >= stop["after"]:
+                raise Interrupted("Processing interrupted")
+
+    comfy = types.ModuleType("comfy")
+    comfy.utils = types.SimpleNamespace(ProgressBar=ProgressBar)
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", comfy.utils)
+    assert not cb.in_comfyui()  # the rest of the bridge still runs outside ComfyUI
+
+    (lp,) = call("PlaymateLoadLivePortrait", precision="fp32")
+    source, _, _ = call("PlaymateSource", liveportrait=lp, image=image, face_index=0, face_order="largest",
+                        crop_scale=2.3, crop_shift_x=0.0, crop_shift_y=-0.125)
+    sliders = {name: 0.0 for name in nodes.NODE_CLASS_MAPPINGS["PlaymateExpressionEditor"].TIPS}
+    still = lambda frames: call("PlaymateExpressionEditor", source=source, envelope="", num_frames=frames, fps=FPS,
+                                **dict(sliders, smile=0.8))[0]
+    images, no_audio, _ = call("PlaymateRender", liveportrait=lp, source=source, motion=still(3), stitching=True,
+                               paste_back=True, batch_size=2)
+    assert no_audio is None and tuple(images.shape) == (3, 512, 512, 3)
+    assert [(value, total) for value, total, _ in updates] == [(2, 3), (3, 3)]
+    for (value, _, (kind, preview, size)) in updates:
+        assert kind == "JPEG" and size == 512 and preview.size == (512, 512)
+        shown = np.asarray(preview).astype(np.float32) / 255.0
+        assert np.abs(shown - images[value - 1].numpy()).max() <= 0.5 / 255 + 1e-6  # the output frame itself
+    assert np.abs(shown[:40, :40] - image[0, :40, :40].numpy()).max() < 1 / 255  # pasted into the photo
+
+    out_dir = comfy_env / "output"
+    updates.clear()
+    stop["after"] = 1
+    with pytest.raises(Interrupted):
+        call("PlaymateRenderToVideo", liveportrait=lp, source=source, motion=still(4), stitching=True,
+             paste_back=True, batch_size=2, filename_prefix="playmate/stopped")
+    assert len(updates) == 1 and updates[0][:2] == (2, 4)        # stopped after the first batch of two
+    assert not list(out_dir.rglob("stopped*")) and not [p for p in out_dir.rglob("*") if "partial" in p.name]
+
+    stop["after"] = None
+    (path,) = call("PlaymateRenderToVideo", liveportrait=lp, source=source, motion=still(1), stitching=True,
+                   paste_back=True, batch_size=2, filename_prefix="playmate/silent")
+    frames, _, audio_s, _ = probe(path)
+    import av
+    with av.open(path) as container:
+        assert frames == 1 and audio_s is None and not container.streams.audio   # no invented silent track
