@@ -9,9 +9,9 @@ the 8 MEAD emotions, with the scores they came from) or a :class:`playmate.motio
 ``playmate_lipsync/*.safetensors`` (lip classifiers: ``python -m playmate.train lip-classifier``).
 """
 
-import os
 
 from playmate import models
+from playmate.models import FOLDERS
 from playmate.errors import InputError
 from playmate.motion.emotion import EmotionSchedule
 
@@ -22,27 +22,17 @@ from .motion_nodes import PlaymateSampleMotion, sample_motion
 ZERO_SHOT = "zero-shot (no file)"
 NO_FILES = "(no files yet)"
 NO_CLASSIFIER = "none"
-EMOTION_FOLDER = "playmate_emotion"
-LIPSYNC_FOLDER = "playmate_lipsync"
-TEXT_FOLDER = "text_encoders"
+EMOTION_FOLDER = FOLDERS["emotion"]
+LIPSYNC_FOLDER = FOLDERS["lipsync"]
+TEXT_FOLDER = FOLDERS["text_encoders"]
 LIP_MODES = ["every_step", "difference"]
 
 
-def _register():
-    """Add our two extra model folders to ComfyUI (no-op outside ComfyUI)."""
-    if cb.in_comfyui():
-        import folder_paths
-        for name in (EMOTION_FOLDER, LIPSYNC_FOLDER):
-            folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name), is_default=True)
-
-
 def _files(name):
-    _register()
     return cb.list_files(name, {".safetensors"})
 
 
 def _path(name, relative):
-    _register()
     path = cb.find_file(name, relative)
     if not path.is_file():
         raise InputError("%r was not found in the models/%s folder: put the .safetensors file there." % (relative, name))

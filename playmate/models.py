@@ -81,6 +81,9 @@ FOLDERS = {
     "audio_encoders": "audio_encoders",
     "mediapipe": "mediapipe",
     "ditto": "ditto",
+    "text_encoders": "text_encoders",      # Emotion From Text's sentence encoder (a core ComfyUI folder too)
+    "emotion": "playmate_emotion",         # emotion spaces (python -m playmate.train emotion-space)
+    "lipsync": "playmate_lipsync",         # lip-sync classifiers (python -m playmate.train lip-classifier)
 }
 
 

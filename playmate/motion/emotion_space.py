@@ -41,12 +41,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, ModelFileError
-from ..models import HoldsModel
+from ..models import FOLDERS, HoldsModel
 from ..safeio import ModelConfig, load_model_file, save_model_file
 from .dit import EMOTIONS
 
 DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-TEXT_ENCODER_FOLDER = "text_encoders"
+TEXT_ENCODER_FOLDER = FOLDERS["text_encoders"]
 TEXT_ENCODER_FILES = ("config.json", "model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")  # either one
 DEFAULT_TEMPERATURE = 0.05

@@ -244,7 +244,9 @@ def test_node_definitions():
     assert set(emotion_nodes.NODE_CLASS_MAPPINGS) == set(emotion_nodes.NODE_DISPLAY_NAME_MAPPINGS) == {
         "PlaymateEmotionFromText", "PlaymateEmotionFromAudio", "PlaymateEmotionSchedule", "PlaymateSampleMotionAdvanced"}
     for node_id, cls in emotion_nodes.NODE_CLASS_MAPPINGS.items():
-        assert cls.CATEGORY == "Playmate/Emotion" and len(cls.DESCRIPTION) > 40
+        # Sample Motion (Advanced) sits beside Sample Motion; the emotion sources under Emotion
+        want = "Playmate/Motion" if node_id == "PlaymateSampleMotionAdvanced" else "Playmate/Emotion"
+        assert cls.CATEGORY == want and len(cls.DESCRIPTION) > 40
         spec = cls.INPUT_TYPES()
         for section in ("required", "optional"):
             for name, declared in spec.get(section, {}).items():

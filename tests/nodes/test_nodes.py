@@ -358,3 +358,13 @@ def test_render_progress_preview_and_interrupt(comfy_env, image, monkeypatch):
     import av
     with av.open(path) as container:
         assert frames == 1 and audio_s is None and not container.streams.audio   # no invented silent track
+
+
+def test_pack_entry_loads_as_a_plain_module():
+    """pytest imports the repository's __init__.py without a package when the checkout's folder name is
+    not a Python name (``git clone ... ComfyUI-Playmate``): it must still load, with every node."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("__init__", ROOT / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.NODE_CLASS_MAPPINGS == nodes.NODE_CLASS_MAPPINGS and len(module.NODE_CLASS_MAPPINGS) >= 20
