@@ -92,5 +92,5 @@ def write_test_lip_classifier(path, generator_cfg, seed=0):
     cfg = LipClassifierConfig(hidden=48, blocks=2, kernel=5, diffusion_steps=generator_cfg.diffusion_steps,
                               **_audio_fields(generator_cfg))
     torch.manual_seed(seed)
-    return save_lip_classifier(path, LipSyncClassifier(cfg), info={"synthetic": True, "seed": seed,
-                                                                  "note": "random weights: the guidance is meaningless"})
+    info = {"synthetic": True, "seed": seed, "note": "random weights: the guidance is meaningless"}
+    return save_lip_classifier(path, LipSyncClassifier(cfg), info=info)
