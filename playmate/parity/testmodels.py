@@ -4,17 +4,30 @@ Same layout the CLI and the nodes read (ComfyUI's models/ folder):
 
     DIR/liveportrait/*.pth                       official LivePortrait layout, our networks' default init (seed 1)
     DIR/playmate/playmate_random_init.safetensors  randomly initialised Playmate generator
+    DIR/playmate/joyvasa/motion_generator/motion_generator_hubert_chinese.pt
+    DIR/playmate/joyvasa/motion_template/motion_template.pkl
+                                                 JoyVASA's release layout (pickled args + state dict, numpy-1
+                                                 template pickle): our network at small sizes, seeded random
+                                                 (:mod:`.joyvasa_models`); converted to safetensors on first load
     DIR/ditto/ditto_cfg/..., ditto_pytorch/...   Ditto's release tree: a small random LMDM, the cfg pickle,
                                                  a small ONNX graph in place of the streaming HuBERT
     DIR/audio_encoders/facebook/wav2vec2-base-960h/  random Wav2Vec2 sized for the generator (transformers format)
+    DIR/text_encoders/all-MiniLM-L6-v2/          random 32-wide 2-layer BERT + a real WordPiece tokenizer built
+                                                 from a small vocabulary, in place of the sentence model that
+                                                 Emotion From Text uses (:mod:`.emotion_models`)
+    DIR/playmate_emotion/synthetic_emotion_space.safetensors  an untrained emotion space (its own init) for
+                                                 that text encoder and the generator's audio features
+    DIR/playmate_lipsync/synthetic_lip_classifier.safetensors an untrained lip classifier that fits the generator
     DIR/mediapipe/face_landmarker.task           copied from a local install, when one is found
-    DIR/SYNTHETIC.txt                            says all of the above is random
+    DIR/SYNTHETIC.txt                            says all of the above is random, with the writer's version
 
 Everything renders and runs end to end, but the output is meaningless: these
 weights are for tests and demos of the plumbing, never for real animation.  Nothing
 beside the repository is read (no golden data).  The folder is written under a temporary
 name and renamed when complete, so an interrupted run leaves nothing that a rerun would take
-for a finished folder; an existing synthetic folder (SYNTHETIC.txt) is replaced.
+for a finished folder; an existing synthetic folder (SYNTHETIC.txt) is replaced.  ``--if-outdated``
+keeps a folder written by this version of the writer with the same options (SYNTHETIC.txt's stamp
+line) and rewrites any other, so a cached folder (example_media/run.sh) never goes stale.
 """
 
 import argparse
@@ -28,12 +41,38 @@ from ..errors import PlaymateError
 LABEL = """SYNTHETIC TEST MODELS - NOT REAL WEIGHTS
 
 Every network in this folder has random (deterministic) weights written by
-`python -m playmate.parity write-test-models`. Videos made with them show noise-like
-faces. For real animation, delete this folder and let Playmate download the real
+`python -m playmate.parity write-test-models`: LivePortrait, the Playmate, JoyVASA and
+Ditto generators, the Wav2Vec2 audio encoder, the sentence encoder of Emotion From Text
+(with a small tokenizer), an emotion space and a lip-sync classifier (untrained).
+Videos made with them show noise-like faces and emotion estimates mean nothing.
+For real animation, delete this folder and let Playmate download the real
 files (or put them here as the README says).
 """
 
+#: bump whenever the writer adds, removes or changes a file, so cached folders are rewritten
+WRITER_VERSION = 2
+STAMP_PREFIX = "writer: "
+
 ENCODER_SUBDIR = Path("audio_encoders") / "facebook" / "wav2vec2-base-960h"
+JOYVASA_SUBDIR = Path("playmate") / "joyvasa"
+TEXT_ENCODER_SUBDIR = Path("text_encoders") / "all-MiniLM-L6-v2"
+EMOTION_SPACE_FILE = Path("playmate_emotion") / "synthetic_emotion_space.safetensors"
+LIP_CLASSIFIER_FILE = Path("playmate_lipsync") / "synthetic_lip_classifier.safetensors"
+
+
+def stamp(generator_config, landmarker):
+    """The last line of SYNTHETIC.txt: the writer's version and options."""
+    return "%swrite-test-models version %d, generator %s, landmarker %s" % (
+        STAMP_PREFIX, WRITER_VERSION, generator_config, "yes" if landmarker is not None else "no")
+
+
+def is_current(out, generator_config="tiny", landmarker=None):
+    """True when ``out`` is a complete synthetic folder written by this writer version with these options."""
+    label = Path(out) / "SYNTHETIC.txt"
+    if not label.is_file():
+        return False
+    landmarker = Path(landmarker) if landmarker else find_local_landmarker()
+    return stamp(generator_config, landmarker) in label.read_text().splitlines()
 
 
 def find_local_landmarker():
@@ -68,8 +107,11 @@ def write_random_wav2vec2(folder, small=False):
 def write_test_models(out, generator_config="tiny", landmarker=None):
     """Write the synthetic models folder; the audio encoder is sized for the generator (the tiny
     generator reads a 16-wide 2-layer encoder, the full one wav2vec2-base), so it always animates."""
+    from ..motion.dit import PlaymateConfig
     from ..train.trainer import init_checkpoint
     from .ditto_models import write_test_ditto
+    from .emotion_models import write_test_emotion_space, write_test_lip_classifier, write_test_text_encoder
+    from .joyvasa_models import write_test_joyvasa
     from .liveportrait import write_weights
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "SYNTHETIC.txt").is_file():
@@ -81,13 +123,18 @@ def write_test_models(out, generator_config="tiny", landmarker=None):
         write_weights(tmp / "liveportrait", seed=1)
         (tmp / "playmate").mkdir()
         init_checkpoint(tmp / "playmate" / "playmate_random_init.safetensors", config=generator_config)
+        write_test_joyvasa(tmp / JOYVASA_SUBDIR)
         write_random_wav2vec2(tmp / ENCODER_SUBDIR, small=generator_config == "tiny")
         write_test_ditto(tmp / "ditto")
+        write_test_text_encoder(tmp / TEXT_ENCODER_SUBDIR, label=LABEL)
+        generator_cfg = PlaymateConfig.preset(generator_config)
+        write_test_emotion_space(tmp / EMOTION_SPACE_FILE, generator_cfg)
+        write_test_lip_classifier(tmp / LIP_CLASSIFIER_FILE, generator_cfg)
         landmarker = Path(landmarker) if landmarker else find_local_landmarker()
         if landmarker is not None:
             (tmp / "mediapipe").mkdir()
             shutil.copyfile(landmarker, tmp / "mediapipe" / "face_landmarker.task")
-        (tmp / "SYNTHETIC.txt").write_text(LABEL)
+        (tmp / "SYNTHETIC.txt").write_text(LABEL + "\n" + stamp(generator_config, landmarker) + "\n")
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -104,7 +151,12 @@ def main(argv=None):
                         help="size of the random Playmate generator and its audio encoder: tiny (default, a "
                              "16-wide Wav2Vec2) or full (the paper's DiT with a full-size wav2vec2-base)")
     parser.add_argument("--landmarker", default=None, help="face_landmarker.task to copy (default: a local one)")
+    parser.add_argument("--if-outdated", action="store_true",
+                        help="keep OUT when this writer version already wrote it with these options")
     args = parser.parse_args(argv)
+    if args.if_outdated and is_current(args.out, args.generator_config, args.landmarker):
+        print("synthetic test models in %s are up to date" % args.out)
+        return 0
     out = write_test_models(args.out, generator_config=args.generator_config, landmarker=args.landmarker)
     print("wrote synthetic test models to %s" % out)
     return 0
