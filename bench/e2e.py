@@ -1,6 +1,6 @@
 """End-to-end time of one animation, stage by stage: where the seconds go.
 
-    python bench/e2e.py [--source IMG] [--audio WAV] [--generators playmate,joyvasa]
+    python bench/e2e.py [--source IMG] [--audio WAV] [--generators playmate,joyvasa,ditto]
                         [--precisions fp32,auto] [--batch-size 8] [--steps 25] [--device cpu]
                         [--liveportrait FOLDER] [--threads N]
 
@@ -16,7 +16,9 @@ stage timed on its own:
 
 Generators: ``playmate`` = the full-size Playmate DiT (random init; speed does not depend on
 the weights) with a full-size random Wav2Vec2-base, nested CFG with all three branches;
-``joyvasa`` = JoyVASA at the release's sizes with synthetic weights (``../shared/golden``).
+``joyvasa`` = JoyVASA at the release's sizes with synthetic weights (``../shared/golden``);
+``ditto`` = Ditto's LMDM at the release's sizes (our network, random init; the audio encoder is
+the small synthetic ONNX graph, not the 1.4 GB streaming HuBERT), at its own 50 steps.
 LivePortrait: synthetic weights of the release's shapes unless ``--liveportrait`` names a
 folder.  Model loading is reported but not part of the end-to-end figure.
 """
@@ -67,7 +69,7 @@ class Clock:
 
 
 def load_generator(name, folder, device):
-    """(generator, audio encoder or None) for 'playmate' / 'joyvasa' (see the module docstring)."""
+    """(generator, audio encoder or None) for 'playmate' / 'joyvasa' / 'ditto' (see the module docstring)."""
     if name == "playmate":
         from motion import random_wav2vec2_base
         from playmate.motion.playmate_gen import load_playmate
@@ -79,7 +81,12 @@ def load_generator(name, folder, device):
         from motion_joyvasa import synthetic_weights
         from playmate.motion.joyvasa import load_joyvasa
         return load_joyvasa(synthetic_weights(Path(folder) / "joyvasa"), device=device), None
-    raise SystemExit("unknown generator %r (playmate or joyvasa)" % name)
+    if name == "ditto":
+        from playmate.motion.ditto.generator import load_release
+        from playmate.parity.ditto_models import write_test_ditto
+        tree = write_test_ditto(Path(folder) / "ditto", width=512, ffn=1024, n_layers=8, n_cond_layers=2)
+        return load_release(tree, device=device), None
+    raise SystemExit("unknown generator %r (playmate, joyvasa or ditto)" % name)
 
 
 def animate(lp, detector, generator, encoder, image, waveform, sr, out_path, args):
@@ -92,7 +99,8 @@ def animate(lp, detector, generator, encoder, image, waveform, sr, out_path, arg
     def motion():
         if hasattr(generator, "clear_feature_cache"):
             generator.clear_feature_cache()  # JoyVASA caches its audio features: time them too
-        return sample_motion(generator, clip, source.kp_info, emotion="happy", steps=args.steps,
+        steps = None if generator.name == "ditto" else args.steps   # Ditto: the release's steps
+        return sample_motion(generator, clip, source.kp_info, emotion="happy", steps=steps,
                              audio_encoder=encoder)
     motion = clock.time("motion", motion)
     paste = P.Compositor(source)
@@ -116,7 +124,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, default=ROOT / "example_media" / "astronaut.jpg")
     ap.add_argument("--audio", type=Path, default=ROOT / "example_media" / "speech.wav")
-    ap.add_argument("--generators", default="playmate,joyvasa")
+    ap.add_argument("--generators", default="playmate,joyvasa,ditto")
     ap.add_argument("--precisions", default="fp32,auto", help="LivePortrait compute modes (comma list)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--steps", type=int, default=25)
