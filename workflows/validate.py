@@ -44,7 +44,7 @@ CORE_OBJECT_INFO = Path(__file__).resolve().parent / "data" / "comfy_core_object
 
 CORE_NODES = ("LoadImage", "LoadAudio", "SaveAudio", "PreviewImage", "SaveImage", "CreateVideo",
               "SaveVideo", "GetVideoComponents", "LoadVideo", "ImageScale", "PreviewAudio",
-              "AudioEncoderLoader", "AudioEncoderEncode")
+              "AudioEncoderLoader", "AudioEncoderEncode", "MaskToImage")
 
 # Combos of the core nodes whose choices are the files of one installation.
 CORE_FILE_INPUTS = {"LoadImage": ["image"], "LoadAudio": ["audio"], "LoadVideo": ["file"],
