@@ -108,11 +108,15 @@ FIXED_SIZES = {"LoadImage": (NODE_WIDTH, IMAGE_PREVIEW_TOP + IMAGE_PREVIEW_MIN_H
                "LoadVideo": (NODE_WIDTH, VIDEO_PREVIEW_TOP + math.ceil(NODE_WIDTH * VIDEO_ASPECT) + 6),
                "LoadAudio": (NODE_WIDTH, 136), "SaveVideo": (360, 330), "SaveImage": (320, 330),
                "PreviewImage": (320, 300)}
-# The view a workflow opens at: a 1600x1000 browser window less the frontend's left sidebar (an
-# icon bar of about 50-60 px, wider in newer frontends) and its top menu bar (about 40 px).
+# The view a workflow opens at, in a 1600x1000 browser window.  extra.ds places the graph relative to
+# the canvas element: frontend 1.27 (ComfyUI 0.3.64's) gives it 1536x922 beside its sidebar and below
+# its tab and menu bars; 1.58 gives it the whole window and floats its sidebar (64 px) and breadcrumb
+# and Run bars (about 60 px) over it.  The graph goes where both show it: right of 1.58's sidebar,
+# below its bars, inside 1.27's canvas (measured with tests/nodes/shoot_frontend.py).
 WINDOW = (1600, 1000)
-SIDEBAR_W = 90
-MENU_H = 50
+CANVAS = (1536, 922)
+SIDEBAR_W = 64
+MENU_H = 60
 VIEW_MARGIN = 16           # free screen pixels around the graph
 MIN_SCALE = 0.6            # readable zoom
 THUMB_SIZE = 512
@@ -404,8 +408,8 @@ def view_of(records, groups):
     window area beside the sidebar and below the menu bar, the graph centred there.  The editor
     draws canvas point p at screen point (p + offset) * scale."""
     left, top, right, bottom = canvas_bounds(records, groups)
-    avail_w = WINDOW[0] - SIDEBAR_W - 2 * VIEW_MARGIN
-    avail_h = WINDOW[1] - MENU_H - 2 * VIEW_MARGIN
+    avail_w = CANVAS[0] - SIDEBAR_W - 2 * VIEW_MARGIN
+    avail_h = CANVAS[1] - MENU_H - 2 * VIEW_MARGIN
     scale = math.floor(100 * min(1.0, avail_w / (right - left), avail_h / (bottom - top))) / 100
     screen_left = SIDEBAR_W + VIEW_MARGIN + (avail_w - scale * (right - left)) / 2
     screen_top = MENU_H + VIEW_MARGIN + (avail_h - scale * (bottom - top)) / 2
@@ -558,7 +562,7 @@ def all_in_one(g):
 def emotion_sweep(g):
     image, audio, lp, gen, enc = _models_and_inputs(g)
     source, features = _face_and_speech(g, lp, image, audio, enc)
-    for emotion in ("neutral", "happy", "sad", "surprised"):
+    for emotion in ("neutral", "happy", "surprised"):   # three rows open readable (zoom >= 0.6) in both frontends
         motion = g.add("PlaymateSampleMotion", col=2, title="Sample Motion: " + emotion,
                        generator=gen["generator"], source=source["source"],
                        audio_features=features["audio_features"], emotion=emotion)
@@ -567,7 +571,7 @@ def emotion_sweep(g):
                        paste_back=True, audio=audio["AUDIO"])
         _video_out(g, 4, render["images"], render["fps"], render["audio"], "playmate/emotion_" + emotion,
                    align=render, title="Save Video: " + emotion, save_size=(FIXED_SIZES["SaveVideo"][0], 290))
-    _note(g, 1, "One face and one speech clip, four emotions with the same seed: the four videos differ only "
+    _note(g, 1, "One face and one speech clip, three emotions with the same seed: the three videos differ only "
           "by the emotion. Raise cfg_emotion (or intensity) for stronger emotions; lip sync weakens as "
           "cfg_emotion grows.", GENERATOR_NOTE)
 
@@ -719,7 +723,7 @@ def portrait_video_edit(g):
 WORKFLOWS = {
     "playmate_image_audio_to_video": ("Playmate 01 - Photo and speech to talking video", image_audio_to_video),
     "playmate_all_in_one": ("Playmate 02 - All in one node", all_in_one),
-    "playmate_emotion_sweep": ("Playmate 03 - Four emotions side by side", emotion_sweep),
+    "playmate_emotion_sweep": ("Playmate 03 - Three emotions side by side", emotion_sweep),
     "playmate_video_driven": ("Playmate 04 - Animate a photo with a driving video", video_driven),
     "playmate_eye_lip_retargeting": ("Playmate 05 - Eye and lip control", eye_lip_retargeting),
     "playmate_paste_back_full_photo": ("Playmate 06 - Paste the face back into the full photo",

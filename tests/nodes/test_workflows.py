@@ -130,9 +130,11 @@ def test_a_wrong_widget_value_fails_validation():
 # ---------------------------------------------------------------------------------------------
 # How a workflow looks when it is opened
 
-# A 1600x1000 browser window: the frontend's left sidebar (icon bar ~50-60 px, wider in newer
-# frontends) and top menu bar (~40 px) cover part of it.
-WINDOW_W, WINDOW_H, SIDEBAR_W, MENU_H = 1600, 1000, 80, 45
+# What each frontend shows of the canvas in a 1600x1000 browser window, in the canvas element's own
+# pixels (extra.ds is relative to it), measured with tests/nodes/shoot_frontend.py: 1.27.10 (ComfyUI
+# 0.3.64's) gives the canvas 1536x922 beside its sidebar and below its bars; 1.58.1 gives it the whole
+# window and floats a 64 px sidebar and about 60 px of breadcrumb / Run bar over it.
+VIEWS = {"1.27.10": (0, 0, 1536, 922), "1.58.1": (64, 60, 1600, 1000)}
 TITLE_H = 30  # a node's title bar sits above its pos
 
 
@@ -179,11 +181,11 @@ def test_opens_at_a_readable_zoom_with_everything_in_view(name):
     ds = workflow["extra"]["ds"]
     scale, (dx, dy) = ds["scale"], ds["offset"]
     assert 0.6 <= scale <= 1.0, (name, scale)
-    view = (SIDEBAR_W, MENU_H, WINDOW_W, WINDOW_H)
     items = [b[:4] for b in boxes(workflow)] + [group_box(g) for g in workflow["groups"]]
     for left, top, right, bottom in items:  # the editor draws canvas p at screen (p + offset) * scale
         screen = ((left + dx) * scale, (top + dy) * scale, (right + dx) * scale, (bottom + dy) * scale)
-        assert inside(screen, view), (name, screen)
+        for frontend, view in VIEWS.items():
+            assert inside(screen, view), (name, frontend, screen)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -362,8 +364,8 @@ def test_emotion_sweep_content():
     assert len({n["inputs"]["seed"] for n in samplers}) == 1
     assert len(nodes_of(p, "PlaymateSource")) == len(nodes_of(p, "PlaymateAudioFeatures")) == 1
     saves = nodes_of(p, "SaveVideo").values()
-    assert sorted(chain_to(p, s, "video", "images", "motion")[-1] for s in saves) == ["PlaymateSampleMotion"] * 4
-    assert len({s["inputs"]["filename_prefix"] for s in saves}) == 4
+    assert sorted(chain_to(p, s, "video", "images", "motion")[-1] for s in saves) == ["PlaymateSampleMotion"] * 3
+    assert len({s["inputs"]["filename_prefix"] for s in saves}) == 3
 
 
 def test_video_driven_content():
