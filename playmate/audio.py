@@ -383,7 +383,7 @@ def find_encoder_folder(name, roots):
 def missing_encoder_files(name_or_folder=None, models_dir=None, roots=None):
     """[(path, remote)] of the encoder files :func:`load_audio_encoder` would have to download
     (none when a folder or the Hugging Face cache has them)."""
-    from .hub import Url
+    from .hub import Url, endpoint
     name = str(name_or_folder or DEFAULT_ENCODER)
     roots = encoder_roots(models_dir, roots)
     if find_encoder_folder(name, roots) is not None or Path(name).is_absolute() or name.startswith("."):
@@ -395,7 +395,7 @@ def missing_encoder_files(name_or_folder=None, models_dir=None, roots=None):
     except Exception:  # not a repository name
         pass
     target = encoder_folders_in(name, roots[0])[0] if roots else Path(name)
-    return [(target / f, Url("https://huggingface.co/" + name)) for f in ENCODER_FILES]
+    return [(target / f, Url("%s/%s" % (endpoint(), name))) for f in ENCODER_FILES]
 
 
 def load_audio_encoder(name_or_folder=None, models_dir=None, device="cpu", dtype=torch.float32, roots=None):

@@ -16,6 +16,11 @@ from pathlib import Path
 from .errors import ModelFileError
 
 
+def endpoint():
+    """The Hugging Face endpoint: $HF_ENDPOINT (a mirror), else https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
 @dataclass(frozen=True)
 class Remote:
     repo_id: str          # e.g. "KwaiVGI/LivePortrait"
@@ -24,9 +29,8 @@ class Remote:
 
     @property
     def url(self):
-        """The file's address on the Hugging Face endpoint ($HF_ENDPOINT for a mirror)."""
-        endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-        return "%s/%s/resolve/%s/%s" % (endpoint, self.repo_id, self.revision, self.filename)
+        """The file's address on the Hugging Face endpoint (:func:`endpoint`)."""
+        return "%s/%s/resolve/%s/%s" % (endpoint(), self.repo_id, self.revision, self.filename)
 
 
 OFFLINE_VARS = ("PLAYMATE_OFFLINE", "HF_HUB_OFFLINE")
@@ -55,7 +59,7 @@ def reachable(url=None):
     import socket
     import time
     from urllib.parse import urlsplit
-    url = url or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    url = url or endpoint()
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or (80 if parts.scheme == "http" else 443)
     if host is None or any(os.environ.get(v) for v in PROXY_VARS):
@@ -83,8 +87,7 @@ def offline_reason(url=None):
     if offline_requested():
         return "offline: %s is set" % "/".join(v for v in OFFLINE_VARS if os.environ.get(v))
     from urllib.parse import urlsplit
-    return "offline: %s cannot be reached" % urlsplit(url or os.environ.get("HF_ENDPOINT")
-                                                      or "https://huggingface.co").hostname
+    return "offline: %s cannot be reached" % urlsplit(url or endpoint()).hostname
 
 
 def missing_message(path, remote=None, what="model file"):
@@ -193,8 +196,5 @@ def require_files(missing):
     urls = {remote.url for _, remote in missing if remote is not None}
     blocked = next((url for url in sorted(urls) if offline(url)), None)
     if blocked is not None or any(remote is None for _, remote in missing):
-        if blocked is not None:
-            reason = offline_reason(blocked)
-        else:
-            reason = "not downloadable"
+        reason = offline_reason(blocked) if blocked is not None else "no download source for some of them"
         raise ModelFileError(missing_job_message(missing, reason))
