@@ -1,5 +1,5 @@
 """Several faces of one picture: ``pipeline.render_faces`` animates each face with its own MOTION and
-composites all of them in one pass (synthetic official-layout weights, a real two-face picture)."""
+composites all of them in one pass (the tiny synthetic weights, a real two-face picture)."""
 
 import cv2
 import numpy as np
@@ -44,7 +44,7 @@ def test_two_faces_both_change_in_one_pass_like_the_paste_back_chain(two_faces):
     for mask in masks:
         inside = mask > 0.99
         assert float(np.abs(got - base)[:, inside].mean()) > 0.05     # both faces were re-rendered
-        assert float(np.abs(got[1] - got[0])[inside].mean()) > 1e-3    # and both move (own-init weights: 3.5e-3)
+        assert float(np.abs(got[1] - got[0])[inside].mean()) > 1e-4    # and both move (tiny own-init weights: 4.8e-4)
     # the same frames as rendering each face alone and chaining one paste-back per face
     chain = np.repeat(base[None], 2, axis=0)
     for source, motion in zip(sources, motions):

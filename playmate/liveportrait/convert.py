@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ModelFileError, PlaymateError
 from ..safeio import atomic_path
-from .loader import LIVEPORTRAIT_FILES, STITCHING_GROUPS, expected_state_dicts, model_files, read_checkpoint
+from .loader import LIVEPORTRAIT_FILES, STITCHING_GROUPS, model_files, read_checkpoint
 
 
 def safetensors_state(stem, groups):
@@ -36,15 +36,14 @@ def convert_folder(src, dst):
     from safetensors.torch import save_file
 
     files = model_files(src, "pth")
-    expected = expected_state_dicts()
     dst = Path(dst)
     stitching = files["stitching_retargeting_module"]
-    if len(read_checkpoint(stitching, "stitching_retargeting_module", expected)) < len(STITCHING_GROUPS):
+    if len(read_checkpoint(stitching, "stitching_retargeting_module")) < len(STITCHING_GROUPS):
         raise ModelFileError("'%s' holds only the stitching MLP, no eye/lip retargeting (Ditto's file): only "
                              "complete LivePortrait folders can be converted." % stitching)
     written = []
     for stem in LIVEPORTRAIT_FILES:
-        state = safetensors_state(stem, read_checkpoint(files[stem], stem, expected))
+        state = safetensors_state(stem, read_checkpoint(files[stem], stem))
         state = {k: v.contiguous() for k, v in state.items()}
         target = dst / (stem + ".safetensors")
         with atomic_path(target) as tmp:

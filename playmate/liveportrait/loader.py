@@ -49,6 +49,7 @@ from ..errors import InputError, ModelFileError
 from ..hub import Remote, ensure_file
 from ..models import check_precision, compute_precision
 from . import keypoints as kpm
+from . import sizes as lp_sizes
 from .appearance import AppearanceFeatureExtractor
 from .motion_extractor import MotionExtractor
 from .spade import SPADEDecoder
@@ -91,8 +92,6 @@ DITTO_NAMES = OrderedDict([("appearance_feature_extractor", "appearance_extracto
 # the only file that may lack some groups: Ditto reads just retarget_shoulder from it
 PARTIAL_STITCHING_FILE = DITTO_NAMES["stitching_retargeting_module"]
 FORMATS = ("auto", "pth", "safetensors")
-
-DENSE_MOTION_PARAMS = dict(block_expansion=32, max_features=1024, num_blocks=5, reshape_depth=16, compress=4)
 
 
 def official_subpath(stem):
@@ -237,10 +236,11 @@ def _check(state, expected, path, label):
                          % (_where(path), label, "; ".join(parts), hint))
 
 
-def read_checkpoint(path, stem, expected):
+def read_checkpoint(path, stem, expected=None):
     """Read and validate one file -> {attribute: state_dict} (tensors as stored in the file).
 
-    expected: {attribute: reference state_dict} (shapes only, e.g. from a meta-device model).
+    expected: {attribute: reference state_dict} (shapes only, e.g. from a meta-device model); by
+    default the network at the sizes read from the file's own tensors (:mod:`.sizes`).
     """
     path = Path(path)
     raw = _read_raw(path)
@@ -249,6 +249,8 @@ def read_checkpoint(path, stem, expected):
     else:
         (attr,) = FILE_NETWORKS[stem]
         groups = {attr: dict(raw)}
+    if expected is None:
+        expected = expected_state_dicts({attr: lp_sizes.infer(attr, state) for attr, state in groups.items()})
     for attr, state in groups.items():
         _check(state, expected[attr], path, "%s (%s)" % (stem, attr) if len(groups) > 1 else stem)
     return groups
@@ -259,14 +261,20 @@ class LivePortrait(nn.Module):
 
     Tensors: images RGB float in [0, 1], NCHW 256x256; keypoints [B,21,3] (row vectors, see
     keypoints.py); angles in degrees.  Every method accepts any batch size B.
+
+    sizes: {attribute: constructor arguments} of the four convolutional networks, or a preset name
+    ("official", the default, or "tiny"; see :mod:`.sizes`); missing attributes take official sizes.
     """
 
-    def __init__(self):
+    def __init__(self, sizes="official"):
         super().__init__()
-        self.appearance = AppearanceFeatureExtractor()
-        self.motion = MotionExtractor()
-        self.warping = WarpingNetwork(dense_motion_params=DENSE_MOTION_PARAMS)
-        self.spade = SPADEDecoder()
+        sizes = dict(lp_sizes.PRESETS[sizes] if isinstance(sizes, str) else sizes)
+        sizes = {attr: sizes.get(attr) or lp_sizes.OFFICIAL[attr] for attr in lp_sizes.OFFICIAL}
+        self.sizes = sizes
+        self.appearance = AppearanceFeatureExtractor(**sizes["appearance"])
+        self.motion = MotionExtractor(**sizes["motion"])
+        self.warping = WarpingNetwork(**sizes["warping"])
+        self.spade = SPADEDecoder(**sizes["spade"])
         self.stitching = make_mlp("stitching")
         self.eye = make_mlp("eye")  # eye / lip: None when the stitching file has none (Ditto's)
         self.lip = make_mlp("lip")
@@ -395,11 +403,22 @@ class LivePortrait(nn.Module):
                 "deformation": warped["deformation"], "warped": warped["out"]}
 
 
-def expected_state_dicts():
-    """{attribute: state_dict of meta tensors} of every network (shapes for validation)."""
+def expected_state_dicts(sizes="official"):
+    """{attribute: state_dict of meta tensors} of every network at ``sizes`` (see :class:`LivePortrait`)."""
     with torch.device("meta"):
-        model = LivePortrait()
+        model = LivePortrait(sizes)
     return {attr: model.get_submodule(attr).state_dict() for stem in LIVEPORTRAIT_FILES for attr in FILE_NETWORKS[stem]}
+
+
+def _check_fit(sizes, files):
+    """The five files must be of one model: each network's sizes fit those of the next."""
+    network_file = {attr: files[stem] for stem, attrs in FILE_NETWORKS.items() for attr in attrs}
+    bad = lp_sizes.mismatches(sizes)
+    if bad:
+        what, a, va, b, vb = bad[0]
+        raise ModelFileError("%s and %s are of different LivePortrait models: %s %s vs %s (and %d more). Use the "
+                             "five files of one release." % (_where(network_file[a]), _where(network_file[b]),
+                                                            what, va, vb, len(bad) - 1))
 
 
 def load_liveportrait(folder, device="cpu", dtype=torch.float32, precision="fp32", fmt="auto"):
@@ -407,26 +426,29 @@ def load_liveportrait(folder, device="cpu", dtype=torch.float32, precision="fp32
 
     device / dtype: where and in which dtype the weights live (float32 for exact results);
     precision: compute mode, see the module docstring; fmt: "auto", "pth" or "safetensors".
+    Every network's sizes come from its file's tensors (:mod:`.sizes`): the official release,
+    and any consistent smaller build (the synthetic test models), load alike.
     """
     device = torch.device(device)
     files = model_files(folder, fmt)
-    expected = expected_state_dicts()
-    with torch.device("meta"):
-        model = LivePortrait()
-    loaded = set()
+    states = {}
     for stem, path in files.items():
-        for attr, state in read_checkpoint(path, stem, expected).items():
-            loaded.add(attr)
-            ref = expected[attr]
-            ready = {}
-            for key, meta in ref.items():
-                value = state.get(key)
-                if value is None:  # BatchNorm counters are unused at inference; some exports drop them
-                    value = torch.zeros((), dtype=torch.long)
-                target = dtype if meta.is_floating_point() else meta.dtype
-                ready[key] = value.to(device=device, dtype=target).contiguous()
-            model.get_submodule(attr).load_state_dict(ready, strict=True, assign=True)
-    for attr in set(expected) - loaded:  # eye / lip absent from Ditto's stitch_network.pth
+        states.update(read_checkpoint(path, stem))
+    sizes = {attr: lp_sizes.infer(attr, state) for attr, state in states.items() if attr in lp_sizes.OFFICIAL}
+    _check_fit(sizes, files)
+    expected = expected_state_dicts(sizes)
+    with torch.device("meta"):
+        model = LivePortrait(sizes)
+    for attr, state in states.items():
+        ready = {}
+        for key, meta in expected[attr].items():
+            value = state.get(key)
+            if value is None:  # BatchNorm counters are unused at inference; some exports drop them
+                value = torch.zeros((), dtype=torch.long)
+            target = dtype if meta.is_floating_point() else meta.dtype
+            ready[key] = value.to(device=device, dtype=target).contiguous()
+        model.get_submodule(attr).load_state_dict(ready, strict=True, assign=True)
+    for attr in set(expected) - set(states):  # eye / lip absent from Ditto's stitch_network.pth
         setattr(model, attr, None)
     _channels_last(model.appearance)
     model.eval().requires_grad_(False)

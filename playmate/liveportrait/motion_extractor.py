@@ -93,9 +93,9 @@ class ConvNeXtV2(nn.Module):
 class MotionExtractor(nn.Module):
     """Wrapper giving the official ``detector.`` key prefix; forward returns the raw head outputs."""
 
-    def __init__(self, num_kp=21):
+    def __init__(self, num_kp=21, depths=(3, 3, 9, 3), dims=(96, 192, 384, 768)):
         super().__init__()
-        self.detector = ConvNeXtV2(num_kp=num_kp)
+        self.detector = ConvNeXtV2(depths=depths, dims=dims, num_kp=num_kp)
 
     def forward(self, image):
         return self.detector(image)

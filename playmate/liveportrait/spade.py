@@ -63,7 +63,7 @@ class SPADE(nn.Module):
 
 
 class SPADEResnetBlock(nn.Module):
-    def __init__(self, fin, fout, label_channels):
+    def __init__(self, fin, fout, label_channels, hidden=128):
         super().__init__()
         fmiddle = min(fin, fout)
         self.learned_shortcut = fin != fout
@@ -71,10 +71,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = SpectralNormConv2d(fmiddle, fout, 3)
         if self.learned_shortcut:
             self.conv_s = SpectralNormConv2d(fin, fout, 1, bias=False)
-        self.norm_0 = SPADE(fin, label_channels)
-        self.norm_1 = SPADE(fmiddle, label_channels)
+        self.norm_0 = SPADE(fin, label_channels, hidden)
+        self.norm_1 = SPADE(fmiddle, label_channels, hidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin, label_channels)
+            self.norm_s = SPADE(fin, label_channels, hidden)
 
     def forward(self, x, seg):
         shortcut = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
@@ -84,15 +84,15 @@ class SPADEResnetBlock(nn.Module):
 
 
 class SPADEDecoder(nn.Module):
-    def __init__(self, upscale=2, max_features=512, block_expansion=64, out_channels=64, num_down_blocks=2):
+    def __init__(self, label_channels=256, out_channels=64, upscale=2, hidden=128, num_middle=6):
         super().__init__()
-        label = min(max_features, block_expansion * 2 ** num_down_blocks)
+        label = label_channels
         self.fc = nn.Conv2d(label, 2 * label, 3, padding=1)
-        self.middle_names = ["G_middle_%d" % i for i in range(6)]
+        self.middle_names = ["G_middle_%d" % i for i in range(num_middle)]
         for name in self.middle_names:
-            setattr(self, name, SPADEResnetBlock(2 * label, 2 * label, label))
-        self.up_0 = SPADEResnetBlock(2 * label, label, label)
-        self.up_1 = SPADEResnetBlock(label, out_channels, label)
+            setattr(self, name, SPADEResnetBlock(2 * label, 2 * label, label, hidden))
+        self.up_0 = SPADEResnetBlock(2 * label, label, label, hidden)
+        self.up_1 = SPADEResnetBlock(label, out_channels, label, hidden)
         self.conv_img = nn.Sequential(nn.Conv2d(out_channels, 3 * upscale ** 2, 3, padding=1),
                                       nn.PixelShuffle(upscale))
 

@@ -81,7 +81,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, block_expansion, in_features, num_blocks, max_features):
+    def __init__(self, block_expansion, in_features, num_blocks, max_features, kernel_size=3):
         super().__init__()
         blocks = []
         for i in reversed(range(num_blocks)):
@@ -90,7 +90,7 @@ class Decoder(nn.Module):
             blocks.append(ConvBNAct(cin, cout, dims=3, upsample=(1, 2, 2)))
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
-        self.conv = nn.Conv3d(self.out_filters, self.out_filters, 3, padding=1)
+        self.conv = nn.Conv3d(self.out_filters, self.out_filters, kernel_size, padding=kernel_size // 2)
         self.norm = nn.BatchNorm3d(self.out_filters)
 
     def forward(self, skips):
@@ -101,10 +101,10 @@ class Decoder(nn.Module):
 
 
 class Hourglass(nn.Module):
-    def __init__(self, block_expansion, in_features, num_blocks, max_features):
+    def __init__(self, block_expansion, in_features, num_blocks, max_features, kernel_size=3):
         super().__init__()
         self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
-        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features)
+        self.decoder = Decoder(block_expansion, in_features, num_blocks, max_features, kernel_size)
         self.out_filters = self.decoder.out_filters
 
     def forward(self, x):
@@ -113,13 +113,15 @@ class Hourglass(nn.Module):
 
 class DenseMotionNetwork(nn.Module):
     def __init__(self, num_kp=21, feature_channel=32, block_expansion=32, max_features=1024,
-                 num_blocks=5, reshape_depth=16, compress=4):
+                 num_blocks=5, reshape_depth=16, compress=4, mask_kernel=7, occlusion_kernel=7, hourglass_kernel=3):
         super().__init__()
-        self.hourglass = Hourglass(block_expansion, (num_kp + 1) * (compress + 1), num_blocks, max_features)
-        self.mask = nn.Conv3d(self.hourglass.out_filters, num_kp + 1, 7, padding=3)
+        self.hourglass = Hourglass(block_expansion, (num_kp + 1) * (compress + 1), num_blocks, max_features,
+                                   hourglass_kernel)
+        self.mask = nn.Conv3d(self.hourglass.out_filters, num_kp + 1, mask_kernel, padding=mask_kernel // 2)
         self.compress = nn.Conv3d(feature_channel, compress, 1)
         self.norm = nn.BatchNorm3d(compress)
-        self.occlusion = nn.Conv2d(self.hourglass.out_filters * reshape_depth, 1, 7, padding=3)
+        self.occlusion = nn.Conv2d(self.hourglass.out_filters * reshape_depth, 1, occlusion_kernel,
+                                   padding=occlusion_kernel // 2)
 
     def forward(self, feature, kp_source, kp_driving, align_corners=False):
         """-> (deformation [B,D,H,W,3], occlusion map [B,1,H,W]); see the module docstring."""
@@ -151,14 +153,13 @@ class WarpingNetwork(nn.Module):
     porting mistake; the official network (and the default) uses False.
     """
 
-    def __init__(self, num_kp=21, block_expansion=64, max_features=512, num_down_blocks=2,
-                 reshape_channel=32, dense_motion_params=None):
+    def __init__(self, num_kp=21, feature_channels=512, out_channels=256, reshape_channel=32,
+                 dense_motion_params=None):
         super().__init__()
         self.dense_motion_network = DenseMotionNetwork(
             num_kp=num_kp, feature_channel=reshape_channel, **(dense_motion_params or {}))
-        width = block_expansion * 2 ** num_down_blocks
-        self.third = ConvBNAct(max_features, width, negative_slope=0.01)
-        self.fourth = nn.Conv2d(width, width, 1)
+        self.third = ConvBNAct(feature_channels, out_channels, negative_slope=0.01)
+        self.fourth = nn.Conv2d(out_channels, out_channels, 1)
         self.align_corners = False
 
     def forward(self, feature_3d, kp_source, kp_driving):

@@ -158,7 +158,7 @@ def write_release(folder, lmdm_state, stitch_state, case):
 def stitching_liveportrait(path):
     """A LivePortrait whose stitching / retargeting MLPs hold ``path``'s weights (read by the real
     loader); its image networks are left uninitialised -- only the keypoint maths runs."""
-    groups = lp_loader.read_checkpoint(path, "stitching_retargeting_module", lp_loader.expected_state_dicts())
+    groups = lp_loader.read_checkpoint(path, "stitching_retargeting_module")
     with torch.device("meta"):
         lp = lp_loader.LivePortrait()
     lp = lp.to_empty(device="cpu")

@@ -107,13 +107,14 @@ Outputs made with them are meaningless images.
 RULES = {"own": "project's own networks (PyTorch default init)", "golden": "golden_weights.py rule"}
 
 
-def own_weights(seed):
-    """{file name (.pth): numpy state} from the project's own LivePortrait networks, default-initialised
-    under ``torch.manual_seed(seed)`` -- no golden data needed (the demo and write-test-models)."""
+def own_weights(seed, sizes="official"):
+    """{file name (.pth): numpy state} from the project's own LivePortrait networks at ``sizes`` ("official"
+    or "tiny", see :mod:`playmate.liveportrait.sizes`), default-initialised under ``torch.manual_seed(seed)``
+    -- no golden data needed (the demo and write-test-models)."""
     from ..liveportrait.loader import LivePortrait
     from ..liveportrait.spade import SpectralNormConv2d
     torch.manual_seed(seed)
-    model = LivePortrait()
+    model = LivePortrait(sizes)
     for conv in model.modules():  # declared without an init (the files always hold them): give them one
         if isinstance(conv, SpectralNormConv2d):
             w = conv.weight_orig.data
@@ -331,24 +332,25 @@ def main(argv=None):
     return report(rows, format_table, format_summary, "liveportrait parity")
 
 
-def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None, rule="own"):
+def write_weights(out_dir, seed, fmt="pth", manifest_path=None, generator_path=None, rule="own", sizes="official"):
     """A complete synthetic model folder (flat official .pth files or safetensors) + SYNTHETIC.txt.
 
     ``rule``: "own" (the project's own networks, default init; needs nothing beside the repository) or
-    "golden" (the golden_weights.py rule of ../shared/golden, the parity cases' weights)."""
+    "golden" (the golden_weights.py rule of ../shared/golden, the parity cases' weights, official sizes).
+    ``sizes`` ("official" or "tiny"): of the "own" networks."""
     if rule == "golden":
         cases = golden_dir("liveportrait")
         manifest = load_manifest(manifest_path or cases / "manifest.json")
         generator = load_golden_weights(generator_path or cases.parent / "golden_weights.py")
         weights = synthetic_weights(generator, manifest, seed)
     elif rule == "own":
-        weights = own_weights(seed)
+        weights = own_weights(seed, sizes)
     else:
         raise PlaymateError("Unknown weight rule %r: use one of %s." % (rule, ", ".join(RULES)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (write_official if fmt == "pth" else write_safetensors)(weights, out_dir)
-    (out_dir / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE % (seed, RULES[rule]))
+    (out_dir / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE % (seed, RULES[rule] + ("" if rule == "golden" else ", %s sizes" % sizes)))
     return out_dir
 
 
@@ -363,9 +365,12 @@ def main_write_weights(argv=None):
     parser.add_argument("--rule", choices=tuple(RULES), default="own",
                         help="own: the project's own networks, default init (default; needs nothing else); "
                              "golden: the golden cases' weight rule (../shared/golden)")
+    parser.add_argument("--sizes", choices=("official", "tiny"), default="official",
+                        help="network sizes of the own rule: official (default) or tiny (a few channels wide, fast)")
     args = parser.parse_args(argv)
     try:
-        out = write_weights(args.out_dir, args.seed, args.format, args.manifest, args.weights_generator, args.rule)
+        out = write_weights(args.out_dir, args.seed, args.format, args.manifest, args.weights_generator, args.rule,
+                            args.sizes)
     except PlaymateError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2

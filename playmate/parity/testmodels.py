@@ -2,7 +2,10 @@
 
 Same layout the CLI and the nodes read (ComfyUI's models/ folder):
 
-    DIR/liveportrait/*.pth                       official LivePortrait layout, our networks' default init (seed 1)
+    DIR/liveportrait/*.pth                       official LivePortrait layout, our networks' default init (seed 1),
+                                                 tiny sizes by default (a frame in about 0.1 s on a CPU; the
+                                                 loader reads every size from the tensors), official sizes
+                                                 with --liveportrait-sizes official
     DIR/playmate/playmate_random_init.safetensors  randomly initialised Playmate generator
     DIR/playmate/joyvasa/motion_generator/motion_generator_hubert_chinese.pt
     DIR/playmate/joyvasa/motion_template/motion_template.pkl
@@ -50,7 +53,7 @@ files (or put them here as the README says).
 """
 
 #: bump whenever the writer adds, removes or changes a file, so cached folders are rewritten
-WRITER_VERSION = 2
+WRITER_VERSION = 3
 STAMP_PREFIX = "writer: "
 
 ENCODER_SUBDIR = Path("audio_encoders") / "facebook" / "wav2vec2-base-960h"
@@ -60,19 +63,19 @@ EMOTION_SPACE_FILE = Path("playmate_emotion") / "synthetic_emotion_space.safeten
 LIP_CLASSIFIER_FILE = Path("playmate_lipsync") / "synthetic_lip_classifier.safetensors"
 
 
-def stamp(generator_config, landmarker):
+def stamp(generator_config, landmarker, liveportrait_sizes="tiny"):
     """The last line of SYNTHETIC.txt: the writer's version and options."""
-    return "%swrite-test-models version %d, generator %s, landmarker %s" % (
-        STAMP_PREFIX, WRITER_VERSION, generator_config, "yes" if landmarker is not None else "no")
+    return "%swrite-test-models version %d, generator %s, liveportrait %s, landmarker %s" % (
+        STAMP_PREFIX, WRITER_VERSION, generator_config, liveportrait_sizes, "yes" if landmarker is not None else "no")
 
 
-def is_current(out, generator_config="tiny", landmarker=None):
+def is_current(out, generator_config="tiny", landmarker=None, liveportrait_sizes="tiny"):
     """True when ``out`` is a complete synthetic folder written by this writer version with these options."""
     label = Path(out) / "SYNTHETIC.txt"
     if not label.is_file():
         return False
     landmarker = Path(landmarker) if landmarker else find_local_landmarker()
-    return stamp(generator_config, landmarker) in label.read_text().splitlines()
+    return stamp(generator_config, landmarker, liveportrait_sizes) in label.read_text().splitlines()
 
 
 def find_local_landmarker():
@@ -104,9 +107,10 @@ def write_random_wav2vec2(folder, small=False):
     return folder
 
 
-def write_test_models(out, generator_config="tiny", landmarker=None):
+def write_test_models(out, generator_config="tiny", landmarker=None, liveportrait_sizes="tiny"):
     """Write the synthetic models folder; the audio encoder is sized for the generator (the tiny
-    generator reads a 16-wide 2-layer encoder, the full one wav2vec2-base), so it always animates."""
+    generator reads a 16-wide 2-layer encoder, the full one wav2vec2-base), so it always animates.
+    liveportrait_sizes: "tiny" (default) or "official" (the released networks' sizes)."""
     from ..motion.dit import PlaymateConfig
     from ..train.trainer import init_checkpoint
     from .ditto_models import write_test_ditto
@@ -120,7 +124,7 @@ def write_test_models(out, generator_config="tiny", landmarker=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".partial.", dir=out.parent))
     try:
-        write_weights(tmp / "liveportrait", seed=1)
+        write_weights(tmp / "liveportrait", seed=1, sizes=liveportrait_sizes)
         (tmp / "playmate").mkdir()
         init_checkpoint(tmp / "playmate" / "playmate_random_init.safetensors", config=generator_config)
         write_test_joyvasa(tmp / JOYVASA_SUBDIR)
@@ -134,7 +138,7 @@ def write_test_models(out, generator_config="tiny", landmarker=None):
         if landmarker is not None:
             (tmp / "mediapipe").mkdir()
             shutil.copyfile(landmarker, tmp / "mediapipe" / "face_landmarker.task")
-        (tmp / "SYNTHETIC.txt").write_text(LABEL + "\n" + stamp(generator_config, landmarker) + "\n")
+        (tmp / "SYNTHETIC.txt").write_text(LABEL + "\n" + stamp(generator_config, landmarker, liveportrait_sizes) + "\n")
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -150,13 +154,17 @@ def main(argv=None):
     parser.add_argument("--generator-config", default="tiny", choices=["tiny", "full"],
                         help="size of the random Playmate generator and its audio encoder: tiny (default, a "
                              "16-wide Wav2Vec2) or full (the paper's DiT with a full-size wav2vec2-base)")
+    parser.add_argument("--liveportrait-sizes", default="tiny", choices=["tiny", "official"],
+                        help="sizes of the random LivePortrait networks: tiny (default, a few channels wide: a frame "
+                             "renders in about 0.1 s on a CPU) or official (the released sizes, 5-12 s per frame on a CPU)")
     parser.add_argument("--landmarker", default=None, help="face_landmarker.task to copy (default: a local one)")
     parser.add_argument("--if-outdated", action="store_true",
                         help="keep OUT when this writer version already wrote it with these options")
     args = parser.parse_args(argv)
-    if args.if_outdated and is_current(args.out, args.generator_config, args.landmarker):
+    if args.if_outdated and is_current(args.out, args.generator_config, args.landmarker, args.liveportrait_sizes):
         print("synthetic test models in %s are up to date" % args.out)
         return 0
-    out = write_test_models(args.out, generator_config=args.generator_config, landmarker=args.landmarker)
+    out = write_test_models(args.out, generator_config=args.generator_config, landmarker=args.landmarker,
+                            liveportrait_sizes=args.liveportrait_sizes)
     print("wrote synthetic test models to %s" % out)
     return 0

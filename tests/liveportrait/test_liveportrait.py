@@ -52,6 +52,12 @@ def pth_dir(parity_run, case):
 
 
 @pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """The project's own networks at tiny sizes in the official .pth layout (no golden data needed)."""
+    return parity.write_weights(tmp_path_factory.mktemp("tiny") / "liveportrait", seed=3, sizes="tiny")
+
+
+@pytest.fixture(scope="session")
 def model(pth_dir):
     return load_liveportrait(pth_dir, fmt="pth")
 
@@ -271,36 +277,36 @@ def test_official_tree_layout_and_format_choice(pth_dir, parity_run, case, tmp_p
     assert checkpoint_paths(tmp_path / "empty")[0].name == "appearance_feature_extractor.safetensors"
 
 
-def test_stitching_file_extra_entries_are_ignored(pth_dir, tmp_path):
-    data = torch.load(str(pth_dir / "stitching_retargeting_module.pth"), weights_only=True)
+def test_stitching_file_extra_entries_are_ignored(tiny_dir, tmp_path):
+    data = torch.load(str(tiny_dir / "stitching_retargeting_module.pth"), weights_only=True)
     data["optimizer"] = {"state": torch.zeros(3)}
     data["epoch"] = torch.tensor(7)
     path = tmp_path / "stitching_retargeting_module.pth"
     torch.save(data, str(path))
-    groups = read_checkpoint(path, "stitching_retargeting_module", expected_state_dicts())
+    groups = read_checkpoint(path, "stitching_retargeting_module")
     assert set(groups) == {"stitching", "lip", "eye"}
     assert torch.equal(groups["eye"]["mlp.10.bias"], data["retarget_eye"]["module.mlp.10.bias"])
 
 
 # ---- loader errors ---------------------------------------------------------------------------------
 
-def _folder_with(pth_dir, tmp_path, bad_stem="appearance_feature_extractor"):
+def _folder_with(tiny_dir, tmp_path, bad_stem="appearance_feature_extractor"):
     """All files linked from the good folder except ``bad_stem``; returns (folder, path of bad_stem)."""
-    folder = _link_folder(pth_dir, tmp_path / "models", [s for s in LIVEPORTRAIT_FILES if s != bad_stem])
+    folder = _link_folder(tiny_dir, tmp_path / "models", [s for s in LIVEPORTRAIT_FILES if s != bad_stem])
     return folder, folder / (bad_stem + ".pth")
 
 
-def test_missing_file_names_file_and_folder(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path, "spade_generator")
+def test_missing_file_names_file_and_folder(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path, "spade_generator")
     with pytest.raises(ModelFileError) as err:
         load_liveportrait(folder)
     assert "spade_generator.pth" in str(err.value) and str(folder) in str(err.value)
     assert "KwaiVGI/LivePortrait" in str(err.value)
 
 
-def test_truncated_file(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path)
-    data = (pth_dir / path.name).read_bytes()
+def test_truncated_file(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path)
+    data = (tiny_dir / path.name).read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFileError, match="appearance_feature_extractor.pth.*truncated"):
         load_liveportrait(folder)
@@ -315,9 +321,9 @@ def test_truncated_safetensors_file(tmp_path):
         read_checkpoint(path, "appearance_feature_extractor", expected_state_dicts())
 
 
-def test_file_of_another_network(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path)
-    path.symlink_to(pth_dir / "stitching_retargeting_module.pth")
+def test_file_of_another_network(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path)
+    path.symlink_to(tiny_dir / "stitching_retargeting_module.pth")
     with pytest.raises(ModelFileError) as err:
         load_liveportrait(folder)
     msg = str(err.value)
@@ -325,17 +331,17 @@ def test_file_of_another_network(pth_dir, tmp_path):
     assert "looks like the stitching_retargeting_module file" in msg
 
 
-def test_mismatched_shape(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path)
-    state = torch.load(str(pth_dir / path.name), weights_only=True)
-    state["second.weight"] = torch.zeros(512, 256, 3, 3)
+def test_mismatched_shape(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path)
+    state = torch.load(str(tiny_dir / path.name), weights_only=True)
+    state["second.weight"] = torch.zeros(64, 32, 3, 3)
     torch.save(state, str(path))
-    with pytest.raises(ModelFileError, match=r"appearance_feature_extractor.pth.*wrong shapes.*second.weight \(512, 256, 3, 3\) \(expected \(512, 256, 1, 1\)\)"):
+    with pytest.raises(ModelFileError, match=r"appearance_feature_extractor.pth.*wrong shapes.*second.weight \(64, 32, 3, 3\) \(expected \(64, 32, 1, 1\)\)"):
         load_liveportrait(folder)
 
 
-def test_directory_instead_of_file(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path)
+def test_directory_instead_of_file(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path)
     path.mkdir()
     with pytest.raises(ModelFileError, match="appearance_feature_extractor.pth.*folder"):
         load_liveportrait(folder)
@@ -351,8 +357,8 @@ class _Payload:
         return (open, (self.sentinel, "w"))
 
 
-def test_pickle_with_code_is_refused(pth_dir, tmp_path):
-    folder, path = _folder_with(pth_dir, tmp_path)
+def test_pickle_with_code_is_refused(tiny_dir, tmp_path):
+    folder, path = _folder_with(tiny_dir, tmp_path)
     sentinel = tmp_path / "pwned.txt"
     torch.save({"first.conv.weight": _Payload(str(sentinel))}, str(path))
     # the payload really is in the file: open(sentinel, "w") called through REDUCE
@@ -369,3 +375,40 @@ def test_pickle_with_code_is_refused(pth_dir, tmp_path):
     with pytest.raises(ModelFileError, match="Refused|Cannot read"):
         load_liveportrait(folder)
     assert not sentinel.exists()
+
+
+# ---- sizes read from the tensors -------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["official", "tiny"])
+def test_every_size_is_read_back_from_the_networks_tensors(preset):
+    from playmate.liveportrait import sizes
+    expected = expected_state_dicts(preset)
+    assert {attr: sizes.infer(attr, expected[attr]) for attr in sizes.OFFICIAL} == sizes.PRESETS[preset]
+    assert sizes.mismatches(sizes.PRESETS[preset]) == []
+    n_official = sum(v.numel() for state in expected_state_dicts("official").values() for v in state.values())
+    n = sum(v.numel() for state in expected.values() for v in state.values())
+    assert n == n_official or n < n_official / 100  # tiny: under 1 % of the release's parameters
+
+
+def test_a_tiny_folder_loads_through_the_same_loader_and_keeps_the_interfaces(tiny_dir):
+    lp = load_liveportrait(tiny_dir)
+    assert lp.appearance.reshape_channel == 4 and len(lp.spade.middle_names) == 1
+    image = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        feature = lp.extract_feature_3d(image)
+        motion = lp.extract_motion(image)
+        out = lp.warp_decode(feature, motion["kp"], motion["kp"] + 0.02)
+    assert feature.shape == (2, 4, 16, 64, 64) and motion["kp"].shape == (2, 21, 3)
+    assert out["out"].shape == (2, 3, 512, 512) and out["deformation"].shape == (2, 16, 64, 64, 3)
+    assert 0 < float(out["out"].min()) and float(out["out"].max()) < 1 and float(out["out"].std()) > 1e-3
+
+
+def test_files_of_two_model_sizes_are_refused_naming_both(tiny_dir, tmp_path):
+    from playmate.liveportrait.spade import SPADEDecoder
+    folder, path = _folder_with(tiny_dir, tmp_path, "spade_generator")
+    torch.save(SPADEDecoder(label_channels=32, out_channels=8, hidden=8, num_middle=1).state_dict(), str(path))
+    with pytest.raises(ModelFileError) as err:
+        load_liveportrait(folder)
+    msg = str(err.value)
+    assert "'warping_module.pth'" in msg and "'spade_generator.pth'" in msg
+    assert "warped feature channels 16 vs 32" in msg and "one release" in msg

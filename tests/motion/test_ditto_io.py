@@ -262,10 +262,10 @@ def test_online_downloads_each_missing_file_and_stops_at_the_first_failure(tmp_p
 
 @pytest.fixture(scope="module")
 def renderer_folders(tmp_path_factory):
-    """(LivePortrait flat folder, Ditto root) holding the same synthetic weights (seed 1)."""
+    """(LivePortrait flat folder, Ditto root) holding the same synthetic weights (seed 1, tiny sizes)."""
     from playmate.parity.liveportrait import write_weights
     work = tmp_path_factory.mktemp("renderer")
-    lp = write_weights(work / "liveportrait", 1)
+    lp = write_weights(work / "liveportrait", 1, sizes="tiny")
     ditto_root = work / "ditto"
     write_ditto_renderer(lp, ditto_root / "ditto_pytorch" / "models")
     return lp, ditto_root

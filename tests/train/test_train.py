@@ -279,7 +279,7 @@ def test_prepare_from_a_real_video(tmp_path, face_landmarker_file):
                             conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
     Wav2Vec2Model(config).save_pretrained(str(tmp_path / "enc"))
     encoder = load_audio_encoder(tmp_path / "enc")
-    lp = LivePortrait().eval()  # random weights: this checks the plumbing, not the motion values
+    lp = LivePortrait("tiny").eval()  # random weights: this checks the plumbing, not the motion values
     lines = []
     with MediapipeFaceDetector(model_path=face_landmarker_file) as detector:
         shards = prepare(videos, tmp_path / "data", labels=tmp_path / "labels.csv", detector=detector,
