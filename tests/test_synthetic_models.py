@@ -142,7 +142,6 @@ def test_synthetic_joyvasa_loads_converts_and_samples(joyvasa_copy):
     assert torch.equal(again.generate(chirp(0.77), steps=5, seed=1).exp, a.exp)
 
 
-@pytest.mark.slow  # a fresh interpreter loading LivePortrait and rendering: 60-140 s on a busy 2-core machine
 def test_cli_animate_with_the_synthetic_joyvasa_offline(test_models, example_speech, tmp_path):
     """`animate --generator joyvasa --models DIR` (MODELS/playmate/joyvasa) writes a valid mp4 offline
     (0.5 s of the bundled speech at 2 fps: 1 frame; the load and conversion are what is tested)."""

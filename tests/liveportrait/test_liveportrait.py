@@ -1,7 +1,7 @@
 """LivePortrait port: golden parity (both file formats), porting mistakes caught, loader errors.
 
-The synthetic weights are generated once per session by the parity command itself
-(``--keep-weights``) and reused by the other tests.
+The parity test runs the parity command itself over every case (``--keep-weights``; the file-format
+tests read its converted folders); the unit tests load only the first case's golden weights.
 """
 
 import contextlib
@@ -47,8 +47,10 @@ def case(cases_dir):
 
 
 @pytest.fixture(scope="session")
-def pth_dir(parity_run, case):
-    return parity_run[2] / ("seed%d" % int(case["seed"])) / "pth"
+def pth_dir(tmp_path_factory, case, cases_dir):
+    """The first case's golden weights in the official .pth layout (not the whole parity run)."""
+    return parity.write_weights(tmp_path_factory.mktemp("golden_pth") / "liveportrait", int(case["seed"]),
+                                manifest_path=cases_dir / "manifest.json", rule="golden")
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +74,7 @@ def tol_ratio(name, actual, case):
 
 # ---- parity --------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # full-size networks, every case, both formats: about 100 s
 def test_parity_passes_on_every_case_from_pth_and_safetensors(parity_run, cases_dir):
     rc, table, _ = parity_run
     cases = sorted(p.stem for p in cases_dir.glob("case_seed*.npz"))

@@ -96,6 +96,7 @@ def _read_wav(path):
 
 
 # -------------------------------------------------------------------- parity
+@pytest.mark.slow  # every golden case, both positional encodings: about 50 s
 def test_golden_parity_all_cases_both_pe(golden_dir, capsys):
     """Every case_seed*.npz, legacy and fixed PE, every stage within the README tolerances."""
     rc = jp.main(["--cases", str(golden_dir / "joyvasa")])
