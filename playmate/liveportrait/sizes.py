@@ -26,15 +26,24 @@ OFFICIAL = {
     "spade": dict(label_channels=256, out_channels=64, upscale=2, hidden=128, num_middle=6),
 }
 
-TINY = {
-    "appearance": dict(block_expansion=8, num_down_blocks=2, max_features=64, reshape_channel=4,
-                       reshape_depth=16, num_resblocks=1),
-    "motion": dict(num_kp=21, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64)),
-    "warping": dict(num_kp=21, feature_channels=64, out_channels=16, reshape_channel=4,
-                    dense_motion_params=dict(block_expansion=8, max_features=32, num_blocks=5, reshape_depth=16,
-                                             compress=1, mask_kernel=3, occlusion_kernel=3, hourglass_kernel=1)),
-    "spade": dict(label_channels=16, out_channels=8, upscale=2, hidden=8, num_middle=1),
-}
+
+
+def _changed(base, dense=None, **networks):
+    """``base`` with some constructor arguments replaced (``dense``: the warping module's dense motion network)."""
+    out = {attr: dict(kwargs, **networks.get(attr, {})) for attr, kwargs in base.items()}
+    out["warping"]["dense_motion_params"] = dict(base["warping"]["dense_motion_params"], **(dense or {}))
+    return out
+
+
+# the official architecture a few channels wide (what changes; everything else is official)
+TINY = _changed(
+    OFFICIAL,
+    appearance=dict(block_expansion=8, max_features=64, reshape_channel=4, num_resblocks=1),
+    motion=dict(depths=(1, 1, 1, 1), dims=(8, 16, 32, 64)),
+    warping=dict(feature_channels=64, out_channels=16, reshape_channel=4),
+    dense=dict(block_expansion=8, max_features=32, compress=1, mask_kernel=3, occlusion_kernel=3, hourglass_kernel=1),
+    spade=dict(label_channels=16, out_channels=8, hidden=8, num_middle=1),
+)
 
 PRESETS = {"official": OFFICIAL, "tiny": TINY}
 
