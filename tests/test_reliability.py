@@ -98,14 +98,19 @@ def test_cli_sigint_mid_render_exits_130_and_leaves_nothing(test_models, example
     reader.start()
     deadline = time.monotonic() + 300
     partial_seen = False
-    while b"rendering 1/6" not in err:  # the first frame was rendered and handed to the encoder
+    try:
+        while b"rendering 1/6" not in err:  # the first frame was rendered and handed to the encoder
+            partial_seen = partial_seen or any(".partial" in p.name for p in out_dir.iterdir())
+            assert proc.poll() is None, bytes(err).decode()
+            assert time.monotonic() < deadline, "no frame rendered in 300 s"
+            time.sleep(0.05)
         partial_seen = partial_seen or any(".partial" in p.name for p in out_dir.iterdir())
-        assert proc.poll() is None, bytes(err).decode()
-        assert time.monotonic() < deadline, "no frame rendered in 300 s"
-        time.sleep(0.05)
-    partial_seen = partial_seen or any(".partial" in p.name for p in out_dir.iterdir())
-    proc.send_signal(signal.SIGINT)
-    code = proc.wait(timeout=120)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:  # a failed run must not leave the renderer busy for the rest of the suite
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     reader.join(timeout=10)
     stdout = proc.stdout.read().decode()
     stderr = bytes(err).decode()

@@ -186,18 +186,35 @@ def test_schedule_and_time_pairs():
 
 
 class Counting(torch.nn.Module):
+    """The denoiser, recording how many branches each batched call computes."""
+
     def __init__(self, net):
         super().__init__()
-        self.net, self.calls = net, 0
+        self.net, self.calls = net, []
         self.sizes = net.sizes
 
     @property
     def device(self):
         return self.net.device
 
-    def forward(self, *args):
-        self.calls += 1
-        return self.net(*args)
+    def branches(self, x, cond_frame, conds, t):
+        out = self.net.branches(x, cond_frame, conds, t)
+        self.calls.append(out.shape[0])
+        return out
+
+
+def test_batched_branches_are_the_separate_forward_calls(gen):
+    g = torch.Generator().manual_seed(1)
+    x, cf = torch.randn(1, 16, 265, generator=g), torch.randn(1, 265, generator=g)
+    cond, neutral = torch.randn(1, 16, 1103, generator=g), torch.randn(1, 16, 1103, generator=g)
+    t = torch.tensor([500])
+    with torch.no_grad():
+        separate = torch.cat([gen.net(x, cf, None, t), gen.net(x, cf, cond, t), gen.net(x, cf, neutral, t)])
+        batched = gen.net.branches(x, cf, [cond, neutral], t)
+    assert batched.shape == (3, 16, 265)
+    scale = float(separate.abs().max())
+    assert float((batched - separate).abs().max()) <= 1e-5 * scale   # rounding only (golden tolerance: 1e-3)
+    assert float((separate[1] - separate[0]).abs().max()) > 1e-2 * scale   # the branches do differ
 
 
 def test_nested_guidance_equal_weights_is_bit_for_bit_the_single_weight(gen):
@@ -207,14 +224,15 @@ def test_nested_guidance_equal_weights_is_bit_for_bit_the_single_weight(gen):
     cond, neutral = torch.randn(1, 16, 1103, generator=g), torch.randn(1, 16, 1103, generator=g)
     t = torch.tensor([500])
     with torch.no_grad():
-        u, c, n = gen.net(x, cf, None, t), gen.net(x, cf, cond, t), gen.net(x, cf, neutral, t)
+        u, c = gen.net.branches(x, cf, [cond], t).split(1)
         single = u + (c - u) * 2.5
         nested_equal = guided_x0(net, x, cf, cond, t, 2.5, 2.5, neutral)
-        assert net.calls == 2 and torch.equal(nested_equal, single)
+        assert net.calls == [2] and torch.equal(nested_equal, single)      # neutral branch skipped
+        u3, c3, n3 = gen.net.branches(x, cf, [cond, neutral], t).split(1)
         nested = guided_x0(net, x, cf, cond, t, 2.5, 0.5, neutral)
-        assert net.calls == 5 and torch.equal(nested, u + (n - u) * 2.5 + (c - n) * 0.5)
+        assert net.calls == [2, 3] and torch.equal(nested, u3 + (n3 - u3) * 2.5 + (c3 - n3) * 0.5)
         assert not torch.allclose(nested, single)
-        assert torch.equal(guided_x0(net, x, cf, cond, t, 2.5, 0.5, None), single) and net.calls == 7
+        assert torch.equal(guided_x0(net, x, cf, cond, t, 2.5, 0.5, None), single) and net.calls == [2, 3, 2]
 
 
 def test_step_noise_is_drawn_once_per_run_and_xT_per_window(gen):

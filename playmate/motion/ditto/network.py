@@ -173,16 +173,32 @@ class MotionDecoder(nn.Module):
 
         ``internals`` (a dict) receives ``time_mlp`` [B,4W], ``cond_encoder_out`` [B,L,W] (conditional
         branch) and ``decoder_out`` [B,L,W] (before final_layer)."""
-        b, n, _ = x.shape
-        h = self.input_projection(torch.cat([x, cond_frame[:, None, :].expand(b, n, -1)], dim=-1))
+        b = x.shape[0]
         if cond is None:
-            c = self.null_cond_embed.expand(b, -1, -1)
-            ch = self.null_cond_hidden.expand(b, -1)
+            c, ch = self.null_cond_embed.expand(b, -1, -1), self.null_cond_hidden.expand(b, -1)
         else:
-            c = self.cond_encoder(self.cond_projection(cond))
-            ch = self.non_attn_cond_projection(c.mean(dim=-2))
+            c, ch = self._condition(cond)
             if internals is not None:
                 internals["cond_encoder_out"] = c
+        return self._denoise(x, cond_frame, c, ch, t, internals)
+
+    def branches(self, x, cond_frame, conds, t):
+        """The unconditional branch and one conditional branch per entry of ``conds`` in one batched
+        call (what guidance needs at every step): x [1,L,D], cond_frame [1,D], conds [[1,L,C], ...],
+        t [1] -> x0 predictions [1 + len(conds), L, D], the unconditional one first."""
+        k = 1 + len(conds)
+        c, ch = self._condition(torch.cat(conds))
+        c = torch.cat([self.null_cond_embed, c])
+        ch = torch.cat([self.null_cond_hidden, ch])
+        return self._denoise(x.expand(k, -1, -1), cond_frame.expand(k, -1), c, ch, t.expand(k))
+
+    def _condition(self, cond):
+        c = self.cond_encoder(self.cond_projection(cond))
+        return c, self.non_attn_cond_projection(c.mean(dim=-2))
+
+    def _denoise(self, x, cond_frame, c, ch, t, internals=None):
+        b, n, _ = x.shape
+        h = self.input_projection(torch.cat([x, cond_frame[:, None, :].expand(b, n, -1)], dim=-1))
         th = self.time_mlp(time_embedding(t, self.sizes.width))
         tv = self.to_time_cond(th) + ch
         tt = self.to_time_tokens(th).unflatten(-1, (TIME_TOKENS, -1))

@@ -67,13 +67,12 @@ class Plan:
 
 
 def guided_x0(net, x, cond_frame, cond, t, w_a, w_e, cond_neutral=None):
-    """Guided x0 (see the module docstring): 2 forward calls when w_a == w_e or ``cond_neutral``
-    is None (neutral emotion), else 3."""
-    u = net(x, cond_frame, None, t)
-    e = net(x, cond_frame, cond, t)
+    """Guided x0 (see the module docstring): the branches in one batched network call, 2 of them when
+    w_a == w_e or ``cond_neutral`` is None (neutral emotion), else 3."""
     if w_a == w_e or cond_neutral is None:
+        u, e = net.branches(x, cond_frame, [cond], t).split(1)
         return u + (e - u) * w_a
-    n = net(x, cond_frame, cond_neutral, t)
+    u, e, n = net.branches(x, cond_frame, [cond, cond_neutral], t).split(1)
     return u + (n - u) * w_a + (e - n) * w_e
 
 
